@@ -1,0 +1,35 @@
+# Clickscript: `make demo` runs the collector with the demo landing page; `make test` runs every
+# test. Both install what they need on a fresh Debian machine (as root) and skip what is there.
+SHELL := /bin/bash
+PORT ?= 8080
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+WASM_BINDGEN_VERSION = $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"/\1/p}' Cargo.lock)
+
+.PHONY: setup build demo test test-native test-wasm test-e2e lint size
+
+setup:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@wasm-bindgen --version 2>/dev/null | grep -qF "$(WASM_BINDGEN_VERSION)" || \
+	  cargo install --quiet wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)"
+	@command -v wasm-pack >/dev/null || cargo install --quiet wasm-pack --version 0.15.1
+	@[ -x node_modules/.bin/wasm-opt ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent
+
+build: setup
+	tools/build-wasm.sh
+	cargo build --quiet --release -p collector
+
+demo: build
+	@echo "Demo landing page: http://127.0.0.1:$(PORT)/   dashboard: http://127.0.0.1:$(PORT)/dashboard"
+	target/release/collector --port $(PORT)
+
+test: build
+	cargo test --workspace
+	CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome
+	node --test --test-concurrency=1 tests/e2e/
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings

@@ -1,0 +1,421 @@
+//! The collector: serves the clickscript with its campaign's configuration, ingests event
+//! batches (validated, idempotent, CORS per campaign) into SQLite, and shows them.
+
+pub mod catalog;
+pub mod ingest;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use clickscript::core::ids::{is_uuid, is_valid_id};
+use clickscript::core::limits::MAX_BODY_BYTES;
+use clickscript::core::wire::IngestReply;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use catalog::Catalog;
+use store::{Inserted, Store};
+
+/// Where the loader's inlined configuration goes in `www/clickscript.js`.
+pub const CONFIG_PLACEHOLDER: &str = "/*PT_CONFIG*/null";
+
+/// Shared state of the request handlers.
+#[derive(Clone)]
+pub struct App {
+    /// Campaigns and their events.
+    pub catalog: Arc<RwLock<Catalog>>,
+    /// The database.
+    pub store: Store,
+    /// The loader's source, with `CONFIG_PLACEHOLDER` in it.
+    pub loader: Arc<String>,
+    /// The demo pages and the loader.
+    pub www: PathBuf,
+    /// The built wasm package.
+    pub pkg: PathBuf,
+    /// Base URL pages reach the collector at; from the request's Host when unset.
+    pub public_url: Option<String>,
+    /// Token of the admin API; the admin API is off without one.
+    pub admin_token: Option<String>,
+    /// While set, ingest answers 503 (maintenance), and clients retry later.
+    pub paused: Arc<AtomicBool>,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl App {
+    fn campaign(&self, id: &str) -> Option<catalog::Campaign> {
+        let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+        catalog.campaigns.get(id).cloned()
+    }
+
+    fn public_url(&self, headers: &HeaderMap) -> String {
+        if let Some(u) = &self.public_url {
+            return u.clone();
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| {
+                h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+            })
+            .unwrap_or("127.0.0.1:8080");
+        format!("http://{host}")
+    }
+
+    fn served_config(&self, id: &str, headers: &HeaderMap) -> Option<Value> {
+        let mut config = self.campaign(id)?.config;
+        config.collector = self.public_url(headers);
+        serde_json::to_value(config).ok()
+    }
+}
+
+/// The collector's routes.
+pub fn router(app: App) -> Router {
+    let anyone = SetResponseHeaderLayer::overriding(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    let short_cache = SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    let pkg = ServeDir::new(&app.pkg);
+    let www = ServeDir::new(&app.www);
+    let dashboard = ServeFile::new(app.www.join("dashboard.html"));
+    Router::new()
+        .route("/sdk/{campaign}/clickscript.js", get(loader))
+        .route("/v1/campaigns/{campaign}/config", get(config))
+        .route("/v1/events", axum::routing::post(ingest).options(preflight))
+        .route("/v1/campaigns/{campaign}/events", get(campaign_events))
+        .route("/v1/leads/{txn}", get(lead))
+        .route("/admin/ingest", put(admin_ingest))
+        .route_service("/dashboard", dashboard)
+        .nest_service(
+            "/pkg",
+            tower::ServiceBuilder::new()
+                .layer(anyone.clone())
+                .layer(short_cache)
+                .service(pkg),
+        )
+        .fallback_service(tower::ServiceBuilder::new().layer(anyone).service(www))
+        .with_state(app)
+}
+
+async fn loader(
+    State(app): State<App>,
+    Path(campaign): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(config) = app.served_config(&campaign, &headers) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("unknown campaign {campaign:?}"),
+        );
+    };
+    let js = app
+        .loader
+        .replacen(CONFIG_PLACEHOLDER, &config.to_string(), 1);
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            // A configuration change reaches pages within a minute.
+            (header::CACHE_CONTROL, "public, max-age=60"),
+        ],
+        js,
+    )
+        .into_response()
+}
+
+async fn config(
+    State(app): State<App>,
+    Path(campaign): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match app.served_config(&campaign, &headers) {
+        Some(c) => (
+            [
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+                (header::CACHE_CONTROL, "public, max-age=60"),
+            ],
+            Json(c),
+        )
+            .into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("unknown campaign {campaign:?}"),
+        ),
+    }
+}
+
+/// Preflight for clients that send `application/json`: allowed for origins some campaign allows.
+async fn preflight(State(app): State<App>, headers: HeaderMap) -> Response {
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .unwrap_or("");
+    let allowed = {
+        let catalog = app.catalog.read().unwrap_or_else(|e| e.into_inner());
+        catalog.campaigns.values().any(|c| c.allows(origin))
+    };
+    if !allowed {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!("origin {origin:?} is not allowed"),
+        );
+    }
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.to_owned()),
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "POST".into()),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type".into()),
+            (header::ACCESS_CONTROL_MAX_AGE, "86400".into()),
+            (header::VARY, "Origin".into()),
+        ],
+    )
+        .into_response()
+}
+
+async fn ingest(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_owned);
+    // Pages the collector serves itself (the demo) are first-party and always allowed.
+    let own = origin.as_deref() == Some(app.public_url(&headers).as_str());
+    let checked = origin.as_deref().filter(|_| !own);
+    let (status, reply, line) = ingest_batch(&app, checked, body).await;
+    println!("POST /v1/events {line} status={}", status.as_u16());
+    let mut response = reply;
+    *response.status_mut() = status;
+    // Every answer is readable by the page, a refusal too: a clickscript that cannot read its 403
+    // would take it for a network error and retry forever. The refusal itself leaks nothing.
+    if let Some(o) = origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    response
+}
+
+async fn ingest_batch(
+    app: &App,
+    origin: Option<&str>,
+    body: Body,
+) -> (StatusCode, Response, String) {
+    let fail = |status: StatusCode, msg: String| {
+        let line = format!("error={msg:?}");
+        (status, error(status, msg), line)
+    };
+    if app.paused.load(Ordering::Relaxed) {
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ingest paused for maintenance, retry later",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return (StatusCode::SERVICE_UNAVAILABLE, r, "paused".into());
+    }
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than {MAX_BODY_BYTES} bytes (or unreadable)"),
+        );
+    };
+    let env = match ingest::envelope(&bytes) {
+        Ok(e) => e,
+        Err(ingest::BatchError(s, msg)) => {
+            return fail(
+                StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_REQUEST),
+                msg,
+            )
+        }
+    };
+    if !is_valid_id(&env.cid) {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "cid: not a valid campaign ID".into(),
+        );
+    }
+    let Some(campaign) = app.campaign(&env.cid) else {
+        return fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("cid: unknown campaign {:?}", env.cid),
+        );
+    };
+    if let Some(o) = origin {
+        if !campaign.allows(o) {
+            return fail(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "origin {o:?} may not send events for campaign {:?}",
+                    env.cid
+                ),
+            );
+        }
+    }
+    let now = now_ms();
+    let mut reply = IngestReply::default();
+    let mut valid = Vec::new();
+    for raw in &env.events {
+        match ingest::event(raw, &campaign, now) {
+            Ok(e) => valid.push(e),
+            Err(r) => reply.rejected.push(r),
+        }
+    }
+    let uids: Vec<String> = valid.iter().map(|e| e.uid.clone()).collect();
+    let inserted = match app.store.run(move |conn| Store::insert(conn, &valid)).await {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("ingest: {e}");
+            let mut r = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unavailable, retry later",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return (StatusCode::SERVICE_UNAVAILABLE, r, format!("error={e}"));
+        }
+    };
+    for (uid, result) in uids.into_iter().zip(inserted) {
+        match result {
+            Inserted::New => reply.accepted.push(uid),
+            Inserted::Duplicate => reply.duplicates.push(uid),
+        }
+    }
+    let status =
+        if !reply.rejected.is_empty() && reply.accepted.is_empty() && reply.duplicates.is_empty() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        };
+    let line = format!(
+        "cid={} events={} accepted={} duplicates={} rejected={}",
+        env.cid,
+        env.events.len(),
+        reply.accepted.len(),
+        reply.duplicates.len(),
+        reply.rejected.len()
+    );
+    let mut body = serde_json::to_value(&reply).unwrap_or(Value::Null);
+    if status == StatusCode::UNPROCESSABLE_ENTITY {
+        if let (Value::Object(m), Some(first)) = (&mut body, reply.rejected.first()) {
+            m.insert(
+                "error".into(),
+                Value::String(format!("every event was rejected; first: {}", first.error)),
+            );
+        }
+    }
+    (status, Json(body).into_response(), line)
+}
+
+#[derive(Deserialize)]
+struct Page {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn campaign_events(
+    State(app): State<App>,
+    Path(campaign): Path<String>,
+    Query(page): Query<Page>,
+) -> Response {
+    if app.campaign(&campaign).is_none() {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("unknown campaign {campaign:?}"),
+        );
+    }
+    let after = page.after.unwrap_or(0);
+    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+    match app
+        .store
+        .run(move |c| Store::campaign_events(c, &campaign, after, limit))
+        .await
+    {
+        Ok(events) => Json(json!({ "events": events })).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn lead(State(app): State<App>, Path(txn): Path<String>) -> Response {
+    if !is_uuid(&txn) {
+        return error(StatusCode::BAD_REQUEST, "transaction: not a UUID");
+    }
+    let key = txn.clone();
+    match app.store.run(move |c| Store::lead(c, &key)).await {
+        Ok(events) => Json(json!({ "transaction": txn, "events": events })).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `PUT /admin/ingest {"paused": true}`: maintenance switch. Ingest then answers 503 with
+/// `Retry-After`, and the clickscripts keep their events until it is lifted.
+async fn admin_ingest(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+    if let Err(r) = authorize(&app, &headers) {
+        return r;
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Switch {
+        paused: bool,
+    }
+    let Ok(bytes) = to_bytes(body, 4096).await else {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+    };
+    match serde_json::from_slice::<Switch>(&bytes) {
+        Ok(s) => {
+            app.paused.store(s.paused, Ordering::Relaxed);
+            println!("admin: ingest paused={}", s.paused);
+            Json(json!({ "paused": s.paused })).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, format!("malformed body: {e}")),
+    }
+}
+
+fn authorize(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = &app.admin_token else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "the admin API is off (start the collector with --admin-token)",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "));
+    match given {
+        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(()),
+        _ => Err(error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token",
+        )),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,233 @@
+//! SQLite storage (bundled, WAL): the catalog's mirror and the events, each uid stored once and
+//! each once-per-lead event once per transaction.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+use crate::catalog::Catalog;
+
+/// A storage error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A background task failed.
+    #[error("storage task: {0}")]
+    Task(String),
+}
+
+/// One event, validated, ready to insert.
+pub struct NewEvent {
+    /// Idempotency key.
+    pub uid: String,
+    /// Campaign.
+    pub campaign: String,
+    /// Event ID.
+    pub event_id: String,
+    /// Category.
+    pub category: &'static str,
+    /// Transaction.
+    pub txn: String,
+    /// Whether it is once per lead.
+    pub once: bool,
+    /// Event time (ms).
+    pub ts: u64,
+    /// The event as JSON.
+    pub body: String,
+}
+
+/// Whether an insert stored the event or found it stored already.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored now.
+    New,
+    /// Its uid, or its once-per-lead event for the transaction, was stored before.
+    Duplicate,
+}
+
+/// The database, shared by the request handlers.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS organizations (id TEXT PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS campaigns (
+  id TEXT PRIMARY KEY, org_id TEXT NOT NULL, name TEXT NOT NULL, config TEXT NOT NULL,
+  allowed_origins TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS event_defs (
+  org_id TEXT NOT NULL, campaign_id TEXT, id TEXT NOT NULL, name TEXT NOT NULL,
+  category TEXT NOT NULL, scope TEXT NOT NULL, multi INTEGER NOT NULL, revenue REAL,
+  PRIMARY KEY (org_id, campaign_id, id));
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  uid TEXT NOT NULL UNIQUE,
+  campaign_id TEXT NOT NULL, event_id TEXT NOT NULL, category TEXT NOT NULL, txn TEXT NOT NULL,
+  ts INTEGER NOT NULL, received_at INTEGER NOT NULL,
+  once_key TEXT UNIQUE, -- campaign|txn|event for once-per-lead events, NULL for multi-trigger
+  body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_txn ON events (txn, ts);
+CREATE INDEX IF NOT EXISTS events_campaign ON events (campaign_id, seq);
+";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (and creates) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (it rolls back).
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the connection off the async runtime.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&mut store.lock()))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Replaces the catalog's mirror with `catalog` (events are kept).
+    pub fn save_catalog(&self, catalog: &Catalog) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute_batch(
+            "DELETE FROM organizations; DELETE FROM campaigns; DELETE FROM event_defs;",
+        )?;
+        if let Some(file) = &catalog.file {
+            for org in &file.organizations {
+                tx.execute(
+                    "INSERT INTO organizations (id, name) VALUES (?1, ?2)",
+                    params![org.id, org.name],
+                )?;
+            }
+        }
+        for (id, c) in &catalog.campaigns {
+            let config = serde_json::to_string(&c.config).unwrap_or_default();
+            let origins = serde_json::to_string(&c.allowed_origins).unwrap_or_default();
+            tx.execute(
+                "INSERT INTO campaigns (id, org_id, name, config, allowed_origins) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, c.org, c.name, config, origins],
+            )?;
+            for d in &c.config.events {
+                let scope = serde_json::to_value(d.scope).ok();
+                let scope = scope.as_ref().and_then(Value::as_str).unwrap_or("org");
+                let campaign = (scope == "campaign").then_some(id);
+                tx.execute(
+                    "INSERT OR IGNORE INTO event_defs (org_id, campaign_id, id, name, category, scope, multi, revenue)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![c.org, campaign, d.id, d.name, d.category.as_str(), scope, d.multi, d.revenue],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Inserts events in one transaction; each result says stored now or duplicate.
+    pub fn insert(conn: &mut Connection, events: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
+        let tx = conn.transaction()?;
+        let mut out = Vec::with_capacity(events.len());
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO events (uid, campaign_id, event_id, category, txn, ts, received_at, once_key, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let received = now_ms();
+            for e in events {
+                let once_key = e
+                    .once
+                    .then(|| format!("{}|{}|{}", e.campaign, e.txn, e.event_id));
+                let n = stmt.execute(params![
+                    e.uid,
+                    e.campaign,
+                    e.event_id,
+                    e.category,
+                    e.txn,
+                    e.ts as i64,
+                    received,
+                    once_key,
+                    e.body
+                ])?;
+                out.push(if n == 1 {
+                    Inserted::New
+                } else {
+                    Inserted::Duplicate
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Events of a campaign, newest first, stored after `after` (a `seq` cursor).
+    pub fn campaign_events(
+        conn: &Connection,
+        campaign: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Value>, StoreError> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, received_at, body FROM events WHERE campaign_id = ?1 AND seq > ?2 ORDER BY seq DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![campaign, after, limit], row_json)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A lead's timeline: its events in the order they happened.
+    pub fn lead(conn: &Connection, txn: &str) -> Result<Vec<Value>, StoreError> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, received_at, body FROM events WHERE txn = ?1 ORDER BY ts, json_extract(body, '$.seq'), seq",
+        )?;
+        let rows = stmt.query_map(params![txn], row_json)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The stored campaign IDs and names.
+    pub fn campaign_exists(conn: &Connection, campaign: &str) -> Result<bool, StoreError> {
+        Ok(conn
+            .query_row(
+                "SELECT 1 FROM campaigns WHERE id = ?1",
+                params![campaign],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+}
+
+fn row_json(row: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
+    let seq: i64 = row.get(0)?;
+    let received: i64 = row.get(1)?;
+    let body: String = row.get(2)?;
+    let mut v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("stored_seq".into(), seq.into());
+        m.insert("received_at".into(), received.into());
+    }
+    Ok(v)
+}

@@ -1,0 +1,400 @@
+//! The collector's HTTP contract: hostile and malformed input gets a 4xx with a JSON error
+//! naming the problem, origins are enforced per campaign, and re-delivery is idempotent.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock};
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use collector::{catalog, router, store::Store, App};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const ORIGIN: &str = "https://lp.example";
+const TXN: &str = "5f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11";
+
+fn app(dir: &tempfile::TempDir) -> Router {
+    let file = serde_json::from_value(json!({"organizations":[{"id":"o",
+        "events":[{"id":"quote","category":"engagement","multi":true}],
+        "campaigns":[{"id":"c1","allowed_origins":[ORIGIN],"events":[{"id":"only_c1","category":"conversion"}]},
+                     {"id":"c2","allowed_origins":[ORIGIN]}]}]}))
+    .unwrap();
+    let catalog = catalog::Catalog::build(file).unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    store.save_catalog(&catalog).unwrap();
+    router(App {
+        catalog: Arc::new(RwLock::new(catalog)),
+        store,
+        loader: Arc::new("var cfg = /*PT_CONFIG*/null;".into()),
+        www: dir.path().into(),
+        pkg: dir.path().into(),
+        public_url: Some("http://collector.test".into()),
+        admin_token: Some("secret".into()),
+        paused: Arc::new(AtomicBool::new(false)),
+    })
+}
+
+fn event(uid: &str, event_id: &str, category: &str) -> Value {
+    json!({"uid":uid,"event_id":event_id,"category":category,"txn":TXN,
+        "visitor":"6f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11","session":"7f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11",
+        "ts":1_764_190_000_100u64,"seq":1,"page":{"url":"https://lp.example/?a=1"},
+        "attribution":{"params":{"utm_source":"g"},"click_ids":{}},"data":{"k":"v"},"consent":null,"bot":false})
+}
+
+fn uid(n: u32) -> String {
+    format!("0193b8a2-f00c-7c1e-8e4a-{n:012}")
+}
+
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        headers,
+    )
+}
+
+fn post(body: impl Into<Body>, origin: Option<&str>) -> Request<Body> {
+    let mut b =
+        Request::post("/v1/events").header(header::CONTENT_TYPE, "text/plain;charset=UTF-8");
+    if let Some(o) = origin {
+        b = b.header(header::ORIGIN, o);
+    }
+    b.body(body.into()).unwrap()
+}
+
+fn batch(cid: &str, events: Vec<Value>) -> String {
+    json!({"v":1,"cid":cid,"sent_at":1_764_190_000_200u64,"events":events}).to_string()
+}
+
+#[tokio::test]
+async fn stores_each_uid_once_and_each_once_event_once_per_lead() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let body = batch(
+        "c1",
+        vec![
+            event(&uid(1), "base", "lead"),
+            event(&uid(2), "quote", "engagement"),
+        ],
+    );
+    let (s, v, h) = send(&app, post(body.clone(), Some(ORIGIN))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], json!([uid(1), uid(2)]));
+    assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], ORIGIN);
+    // The same batch again (a retry): all duplicates, nothing stored twice.
+    let (s, v, _) = send(&app, post(body, Some(ORIGIN))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["duplicates"], json!([uid(1), uid(2)]));
+    // Another Base Event for the same lead (new uid): a duplicate; another multi event: stored.
+    let body = batch(
+        "c1",
+        vec![
+            event(&uid(3), "base", "lead"),
+            event(&uid(4), "quote", "engagement"),
+        ],
+    );
+    let (_, v, _) = send(&app, post(body, Some(ORIGIN))).await;
+    assert_eq!(v["duplicates"], json!([uid(3)]));
+    assert_eq!(v["accepted"], json!([uid(4)]));
+    let (s, v, _) = send(
+        &app,
+        Request::get(format!("/v1/leads/{TXN}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let ids: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["base", "quote", "quote"]);
+    let (_, v, _) = send(
+        &app,
+        Request::get("/v1/campaigns/c1/events")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn malformed_hostile_and_oversized_bodies_get_a_named_4xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let mut unknown_field = event(&uid(1), "base", "lead");
+    unknown_field["colour"] = json!(1);
+    let mut wrong_type = event(&uid(2), "base", "lead");
+    wrong_type["seq"] = json!("one");
+    let mut nested_data = event(&uid(3), "quote", "engagement");
+    nested_data["data"] = json!({"a":{"b":1}});
+    let mut long_title = event(&uid(4), "quote", "engagement");
+    long_title["page"]["title"] = json!("t".repeat(600));
+    let cases: Vec<(String, StatusCode, &str)> = vec![
+        (
+            "not json".into(),
+            StatusCode::BAD_REQUEST,
+            "malformed batch",
+        ),
+        (deep, StatusCode::PAYLOAD_TOO_LARGE, "larger than"),
+        (
+            "[".repeat(10_000),
+            StatusCode::BAD_REQUEST,
+            "malformed batch",
+        ),
+        (
+            "x".repeat(70 * 1024),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger than",
+        ),
+        (
+            json!({"v":1,"cid":"c1","sent_at":1,"events":[],"extra":1}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "unknown field `extra`",
+        ),
+        (
+            json!({"v":2,"cid":"c1","sent_at":1,"events":[]}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "unsupported wire version",
+        ),
+        (
+            json!({"v":1,"cid":"c1","sent_at":"soon","events":[]}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid type",
+        ),
+        (
+            batch("nope", vec![]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown campaign",
+        ),
+        (batch("bad id!", vec![]), StatusCode::BAD_REQUEST, "cid"),
+        (
+            batch("c1", vec![unknown_field]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown field `colour`",
+        ),
+        (
+            batch("c1", vec![wrong_type]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid type",
+        ),
+        (
+            batch("c1", vec![nested_data]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "malformed event",
+        ),
+        (
+            batch("c1", vec![long_title]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "page.title",
+        ),
+        (
+            batch("c1", vec![event(&uid(5), "nope", "lead")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not an event of campaign",
+        ),
+        (
+            batch("c1", vec![event(&uid(6), "base", "click")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "category",
+        ),
+        (
+            batch("c1", vec![event("not-a-uuid", "base", "lead")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "uid",
+        ),
+        (
+            batch("c2", vec![event(&uid(7), "only_c1", "conversion")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not an event of campaign",
+        ),
+    ];
+    for (body, status, needle) in cases {
+        let (s, v, _) = send(&app, post(body.clone(), Some(ORIGIN))).await;
+        let short: String = body.chars().take(60).collect();
+        assert_eq!(s, status, "{short}: {v}");
+        assert!(
+            v["error"].as_str().is_some_and(|e| e.contains(needle)),
+            "{short}: expected {needle:?} in {v}"
+        );
+    }
+    // Nothing of that was stored.
+    let (_, v, _) = send(
+        &app,
+        Request::get("/v1/campaigns/c1/events")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["events"], json!([]));
+}
+
+#[tokio::test]
+async fn one_bad_event_does_not_sink_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let body = batch(
+        "c1",
+        vec![
+            event(&uid(1), "base", "lead"),
+            event(&uid(2), "nope", "lead"),
+        ],
+    );
+    let (s, v, _) = send(&app, post(body, Some(ORIGIN))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["accepted"], json!([uid(1)]));
+    assert_eq!(v["rejected"][0]["uid"], json!(uid(2)));
+    assert!(v["rejected"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("event_id"));
+}
+
+#[tokio::test]
+async fn a_disallowed_origin_is_refused_readably() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let body = batch("c1", vec![event(&uid(1), "base", "lead")]);
+    let (s, v, h) = send(&app, post(body.clone(), Some("https://evil.example"))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(v["error"].as_str().unwrap().contains("evil.example"));
+    // Readable by the page, so its clickscript drops the batch instead of retrying.
+    assert_eq!(
+        h[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://evil.example"
+    );
+    let pre = Request::options("/v1/events")
+        .header(header::ORIGIN, "https://evil.example")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, pre).await.0, StatusCode::FORBIDDEN);
+    let pre = Request::options("/v1/events")
+        .header(header::ORIGIN, ORIGIN)
+        .body(Body::empty())
+        .unwrap();
+    let (s, _, h) = send(&app, pre).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], ORIGIN);
+    // The collector's own pages are first-party.
+    let (s, _, _) = send(&app, post(body, Some("http://collector.test"))).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn maintenance_answers_503_with_retry_after_and_needs_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let pause = |token: Option<&str>, body: &str| {
+        let mut b = Request::put("/admin/ingest");
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        b.body(Body::from(body.to_owned())).unwrap()
+    };
+    assert_eq!(
+        send(&app, pause(None, r#"{"paused":true}"#)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&app, pause(Some("wrong"), r#"{"paused":true}"#))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&app, pause(Some("secret"), r#"{"paused":"yes"}"#))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        send(&app, pause(Some("secret"), r#"{"paused":true}"#))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let body = batch("c1", vec![event(&uid(1), "base", "lead")]);
+    let (s, _, h) = send(&app, post(body.clone(), Some(ORIGIN))).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(h[header::RETRY_AFTER], "1");
+    send(&app, pause(Some("secret"), r#"{"paused":false}"#)).await;
+    assert_eq!(send(&app, post(body, Some(ORIGIN))).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn serves_the_loader_and_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get("/sdk/c1/clickscript.js")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()[header::CACHE_CONTROL]
+        .to_str()
+        .unwrap()
+        .contains("max-age=60"));
+    let js =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(js.starts_with("var cfg = {"), "{js}");
+    assert!(js.contains("\"collector\":\"http://collector.test\""));
+    let (s, v, _) = send(
+        &app,
+        Request::get("/v1/campaigns/c1/config")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["system"]["base"], "base");
+    assert!(v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["id"] == "only_c1"));
+    let (s, v, _) = send(
+        &app,
+        Request::get("/v1/campaigns/c2/config")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["id"] == "only_c1"));
+    let (s, v, _) = send(
+        &app,
+        Request::get("/sdk/none/clickscript.js")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(v["error"].as_str().unwrap().contains("unknown campaign"));
+    let (s, _, _) = send(
+        &app,
+        Request::get("/v1/leads/garbage")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

@@ -1,0 +1,167 @@
+//! The `#[wasm_bindgen]` surface behind `window.PT`. The loader wraps every call in try/catch as
+//! well, but nothing here throws: errors are logged in debug mode and the call carries on.
+
+use wasm_bindgen::prelude::*;
+
+use crate::core::attribution::query_param;
+use crate::core::config::Config;
+use crate::web::console::{error, set_debug};
+use crate::web::tracker::{self, Tracker};
+use crate::web::{page, tracker::with};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS: &str = r#"
+/** Free data of an event; `revenue` is the event's revenue. Values are strings, numbers or booleans. */
+export type EventProps = { revenue?: number; [field: string]: string | number | boolean | undefined };
+/** What `PT.click` registers, as the platform's click script takes it. */
+export interface ClickOptions {
+  pid?: string | number; cid?: string; source_id?: string | number;
+  subids?: Record<string, string | number> | Array<string | number>;
+  transaction_id?: string; parameters?: Record<string, string | number>;
+}
+"#;
+
+/// Starts the clickscript on this page with the campaign's configuration (a plain object).
+/// Returns whether it started; a second call (a second copy of the tag) does nothing.
+#[wasm_bindgen]
+pub fn start(config: JsValue, debug: bool) -> bool {
+    set_debug(debug);
+    #[cfg(feature = "panic-hook")]
+    console_error_panic_hook::set_once();
+    if tracker::started() {
+        return false;
+    }
+    let cfg: Config = match serde_wasm_bindgen::from_value(config) {
+        Ok(c) => c,
+        Err(e) => {
+            error("invalid configuration, not started", &e.into());
+            return false;
+        }
+    };
+    let errors = cfg.validate();
+    for e in &errors {
+        error(e.reason, &e.path.as_str().into());
+    }
+    if !errors.is_empty() {
+        error(
+            "invalid configuration, not started",
+            &JsValue::from(errors.len() as u32),
+        );
+        return false;
+    }
+    Tracker::start(cfg);
+    install_page_listeners();
+    with(|t| t.fire_lead_events());
+    tracker::drain();
+    true
+}
+
+/// `PT.event(eventId, props?)`: fires a configured event. `url` and `ts` carry the context of a
+/// call queued before load. Returns whether the event was accepted for delivery.
+#[wasm_bindgen]
+pub fn event(event_id: JsValue, props: JsValue, url: Option<String>, ts: Option<f64>) -> bool {
+    let Some(id) = event_id.as_string() else {
+        error("PT.event: the event ID must be a string", &event_id);
+        return false;
+    };
+    let fired = with(|t| t.fire(&id, &props, url, ts)).unwrap_or(false);
+    if fired {
+        tracker::drain();
+    }
+    fired
+}
+
+/// `PT.click({pid, cid, subids, source_id, transaction_id, parameters})`: registers a click and
+/// resolves to the transaction ID.
+#[wasm_bindgen]
+pub fn click(opts: JsValue, url: Option<String>, ts: Option<f64>) -> js_sys::Promise {
+    let txn = with(|t| {
+        t.click(&opts, url, ts);
+        t.transaction_id().to_owned()
+    });
+    tracker::drain();
+    js_sys::Promise::resolve(&txn.map(JsValue::from).unwrap_or(JsValue::NULL))
+}
+
+/// `PT.flush()`: resolves `true` when the outbox is empty, `false` when an attempt failed.
+#[wasm_bindgen]
+pub fn flush() -> js_sys::Promise {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        if with(|t| t.wait_for_flush(resolve.clone())).is_none() {
+            let _ = resolve.call1(&JsValue::NULL, &JsValue::FALSE);
+        }
+    });
+    tracker::drain();
+    promise
+}
+
+/// `PT.transactionId()`.
+#[wasm_bindgen(js_name = transactionId)]
+pub fn transaction_id() -> Option<String> {
+    with(|t| t.transaction_id().to_owned())
+}
+
+/// `PT.urlParameter(name)`: a query parameter of the page's URL, decoded.
+#[wasm_bindgen(js_name = urlParameter)]
+pub fn url_parameter(name: &str) -> Option<String> {
+    query_param(&page::query(), name)
+}
+
+/// Page-lifetime listeners: they live as long as the page, so they are `forget()`-ed.
+fn install_page_listeners() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let Some(document) = window.document() else {
+        return;
+    };
+    gloo_events::EventListener::new(&window, "pagehide", |_| {
+        with(|t| t.on_hide(true));
+    })
+    .forget();
+    let doc = document.clone();
+    gloo_events::EventListener::new(&document, "visibilitychange", move |_| {
+        if doc.visibility_state() == web_sys::VisibilityState::Hidden {
+            with(|t| t.on_hide(false));
+        }
+    })
+    .forget();
+    // Another tab of this origin went away: adopt what it could not deliver.
+    gloo_events::EventListener::new(&window, "storage", |e| {
+        let gone = e.dyn_ref::<web_sys::StorageEvent>().is_some_and(|e| {
+            e.key().is_some_and(|k| k.starts_with("pt_hb_"))
+                && e.new_value().as_deref() == Some("0")
+        });
+        if gone {
+            with(|t| t.adopt_orphans());
+            tracker::drain();
+        }
+    })
+    .forget();
+    // Marketers' `data-pt-event` tags: one capture-phase, passive listener per DOM event type on
+    // the document, walking up to the tagged element, instead of a listener per element.
+    let options = gloo_events::EventListenerOptions {
+        phase: gloo_events::EventListenerPhase::Capture,
+        passive: true,
+    };
+    for (kind, selector) in [
+        ("click", "[data-pt-event]:not(form)"),
+        ("submit", "form[data-pt-event]"),
+    ] {
+        gloo_events::EventListener::new_with_options(&document, kind, options, move |e| {
+            let tagged = e
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .and_then(|el| el.closest(selector).ok().flatten());
+            if let Some(id) = tagged.and_then(|el| el.get_attribute("data-pt-event")) {
+                event(id.into(), JsValue::UNDEFINED, None, None);
+            }
+        })
+        .forget();
+    }
+    // pageshow after the back/forward cache: the page is alive again.
+    gloo_events::EventListener::new(&window, "pageshow", |_| {
+        tracker::drain();
+    })
+    .forget();
+}

@@ -1,0 +1,232 @@
+//! The campaign configuration the collector serves and the clickscript runs: which events exist,
+//! which are the system events, and how the lead's cookie lives.
+
+use serde::{Deserialize, Serialize};
+
+use super::event::Category;
+use super::ids::is_valid_id;
+
+/// Cookie life when the configuration does not say.
+pub const DEFAULT_COOKIE_DAYS: u32 = 30;
+/// Longest cookie life browsers keep (Chromium caps cookies at 400 days).
+pub const MAX_COOKIE_DAYS: u32 = 400;
+
+fn default_cookie_days() -> u32 {
+    DEFAULT_COOKIE_DAYS
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The organization-wide IDs of the four system events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemEvents {
+    /// Base Event: a lead was created.
+    pub base: String,
+    /// Base Click Sold Event.
+    pub click_sold: String,
+    /// Base Form Sold Event.
+    pub form_sold: String,
+    /// Base Call Sold Event.
+    pub call_sold: String,
+}
+
+/// Who defined an event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// A system event, present in every organization.
+    System,
+    /// A custom event of the organization, usable by all its campaigns.
+    #[default]
+    Org,
+    /// A custom event of one campaign.
+    Campaign,
+}
+
+/// One event the campaign may fire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventDef {
+    /// Stable ID, the same in every campaign of the organization.
+    pub id: String,
+    /// Name shown in reports.
+    #[serde(default)]
+    pub name: String,
+    /// Category of the step it records.
+    pub category: Category,
+    /// Who defined it.
+    #[serde(default)]
+    pub scope: Scope,
+    /// Whether it may fire more than once per lead (default: once).
+    #[serde(default)]
+    pub multi: bool,
+    /// Fixed revenue, used when the call names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue: Option<f64>,
+}
+
+/// A campaign's configuration as served to the page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Campaign ID.
+    pub campaign: String,
+    /// Base URL of the collector, e.g. `https://t.example.com`.
+    pub collector: String,
+    /// Days the transaction cookie lives.
+    #[serde(default = "default_cookie_days")]
+    pub cookie_days: u32,
+    /// Cookie domain; host-only when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_domain: Option<String>,
+    /// Whether Base Click Sold fires together with the Base Event (default: yes).
+    #[serde(default = "yes")]
+    pub click_with_base: bool,
+    /// The system events' IDs.
+    pub system: SystemEvents,
+    /// Every event the campaign may fire, system ones included.
+    #[serde(default)]
+    pub events: Vec<EventDef>,
+}
+
+/// One problem in a configuration, with the path of the field at fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where, e.g. `events[2].id`.
+    pub path: String,
+    /// What is wrong.
+    pub reason: &'static str,
+}
+
+impl Config {
+    /// The definition of event `id`, if the campaign has it.
+    pub fn event(&self, id: &str) -> Option<&EventDef> {
+        self.events.iter().find(|e| e.id == id)
+    }
+
+    /// Every problem in the configuration; empty when it is valid.
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        let mut fail = |path: String, reason| errors.push(ConfigError { path, reason });
+        if !is_valid_id(&self.campaign) {
+            fail(
+                "campaign".into(),
+                "must be 1-64 characters of A-Z a-z 0-9 _ - . :",
+            );
+        }
+        if !(self.collector.starts_with("https://") || self.collector.starts_with("http://")) {
+            fail("collector".into(), "must be an http(s) URL");
+        }
+        if self.cookie_days == 0 || self.cookie_days > MAX_COOKIE_DAYS {
+            fail("cookie_days".into(), "must be between 1 and 400");
+        }
+        for (i, e) in self.events.iter().enumerate() {
+            if !is_valid_id(&e.id) {
+                fail(
+                    format!("events[{i}].id"),
+                    "must be 1-64 characters of A-Z a-z 0-9 _ - . :",
+                );
+            } else if self.events[..i].iter().any(|o| o.id == e.id) {
+                fail(format!("events[{i}].id"), "is defined twice");
+            }
+            if matches!(e.revenue, Some(r) if !r.is_finite() || r < 0.0) {
+                fail(
+                    format!("events[{i}].revenue"),
+                    "must be a non-negative number",
+                );
+            }
+        }
+        let system = [
+            ("system.base", &self.system.base),
+            ("system.click_sold", &self.system.click_sold),
+            ("system.form_sold", &self.system.form_sold),
+            ("system.call_sold", &self.system.call_sold),
+        ];
+        for (path, id) in system {
+            match self.event(id) {
+                None => fail(path.into(), "names no event in events"),
+                Some(e) if e.scope != Scope::System => {
+                    fail(path.into(), "names an event whose scope is not system")
+                }
+                Some(_) => {}
+            }
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Config {
+        serde_json::from_str(
+            r#"{"campaign":"demo","collector":"http://127.0.0.1:8080",
+            "system":{"base":"base","click_sold":"click_sold","form_sold":"form_sold","call_sold":"call_sold"},
+            "events":[
+              {"id":"base","name":"Base Event","category":"lead","scope":"system"},
+              {"id":"click_sold","category":"click","scope":"system"},
+              {"id":"form_sold","category":"conversion","scope":"system"},
+              {"id":"call_sold","category":"conversion","scope":"system"},
+              {"id":"quote","category":"engagement","multi":true,"revenue":2.5}
+            ]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn parses_with_defaults() {
+        let c = sample();
+        assert_eq!(c.cookie_days, DEFAULT_COOKIE_DAYS);
+        assert!(c.click_with_base);
+        assert_eq!(c.event("quote").unwrap().scope, Scope::Org);
+        assert!(c.event("quote").unwrap().multi);
+        assert!(!c.event("base").unwrap().multi);
+        assert!(c.event("nope").is_none());
+        assert_eq!(c.validate(), vec![]);
+    }
+
+    #[test]
+    fn round_trips() {
+        let c = sample();
+        let again: Config = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(c, again);
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_categories() {
+        let bad = r#"{"campaign":"c","collector":"http://x","system":{"base":"a","click_sold":"b","form_sold":"c","call_sold":"d"},"colour":1}"#;
+        let err = serde_json::from_str::<Config>(bad).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+        let bad = r#"{"id":"x","category":"sale"}"#;
+        assert!(serde_json::from_str::<EventDef>(bad).is_err());
+    }
+
+    #[test]
+    fn names_every_problem_with_its_path() {
+        let mut c = sample();
+        c.campaign = "bad id".into();
+        c.collector = "ftp://x".into();
+        c.cookie_days = 0;
+        c.events[4].id = "base".into();
+        c.events[4].revenue = Some(-1.0);
+        c.events[1].scope = Scope::Org;
+        c.system.call_sold = "missing".into();
+        let paths: Vec<_> = c.validate().into_iter().map(|e| e.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "campaign",
+                "collector",
+                "cookie_days",
+                "events[4].id",
+                "events[4].revenue",
+                "system.click_sold",
+                "system.call_sold"
+            ]
+        );
+    }
+}

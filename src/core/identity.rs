@@ -1,0 +1,275 @@
+//! Identity rules: which transaction (lead), visitor and session a page load belongs to, and which
+//! once-per-lead events that lead has already fired.
+//!
+//! The record is kept in localStorage as one short line (no JSON parser needed in the browser);
+//! the transaction ID is mirrored in a first-party cookie that bounds its life.
+
+use super::ids::is_uuid;
+
+/// A session ends after this long without an event.
+pub const SESSION_IDLE_MS: u64 = 30 * 60 * 1000;
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+const RECORD_VERSION: &str = "1";
+
+/// The identity of the current lead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Transaction (lead) ID.
+    pub txn: String,
+    /// When the transaction expires (Unix ms): its cookie's end of life.
+    pub txn_expires: u64,
+    /// Long-lived visitor ID.
+    pub visitor: String,
+    /// Session ID.
+    pub session: String,
+    /// When the last event was fired (Unix ms), for the session's idle timeout.
+    pub last_seen: u64,
+    /// Sequence number of the last event in this transaction.
+    pub seq: u32,
+    /// Once-per-lead events this transaction has fired.
+    pub fired: Vec<String>,
+}
+
+/// What the page offers to resume an identity from.
+#[derive(Default)]
+pub struct Sources<'a> {
+    /// `transaction_id` URL parameter (cross-domain hand-off).
+    pub url_txn: Option<&'a str>,
+    /// The transaction cookie's value.
+    pub cookie_txn: Option<&'a str>,
+    /// The stored record, decoded.
+    pub stored: Option<Identity>,
+}
+
+impl Identity {
+    /// Resumes or creates the identity for a page load at `now`.
+    ///
+    /// The transaction comes from, in order: a valid `transaction_id` URL parameter, a valid
+    /// cookie, the stored record while it has not expired (cookies blocked or cleared), or a new
+    /// UUID. Fired once-per-lead events carry over only when the transaction does.
+    pub fn resume(
+        src: Sources<'_>,
+        now: u64,
+        cookie_days: u32,
+        mut new_id: impl FnMut() -> String,
+    ) -> Identity {
+        let stored = src.stored;
+        let from_page = src
+            .url_txn
+            .filter(|t| is_uuid(t))
+            .or(src.cookie_txn.filter(|t| is_uuid(t)));
+        let stored_alive = stored.as_ref().filter(|s| s.txn_expires > now);
+        let (txn, same) = match (from_page, stored_alive) {
+            (Some(t), Some(s)) => (t.to_owned(), s.txn == t),
+            (Some(t), None) => (t.to_owned(), stored.as_ref().is_some_and(|s| s.txn == t)),
+            (None, Some(s)) => (s.txn.clone(), true),
+            (None, None) => (new_id(), false),
+        };
+        let visitor = stored
+            .as_ref()
+            .map(|s| s.visitor.clone())
+            .unwrap_or_else(&mut new_id);
+        let session = stored
+            .as_ref()
+            .filter(|s| now.saturating_sub(s.last_seen) < SESSION_IDLE_MS)
+            .map(|s| s.session.clone())
+            .unwrap_or_else(&mut new_id);
+        let (txn_expires, seq, fired) = match stored.filter(|_| same) {
+            Some(s) => (s.txn_expires.max(now + DAY_MS), s.seq, s.fired),
+            None => (now + cookie_days as u64 * DAY_MS, 0, Vec::new()),
+        };
+        Identity {
+            txn,
+            txn_expires,
+            visitor,
+            session,
+            last_seen: now,
+            seq,
+            fired,
+        }
+    }
+
+    /// Whether once-per-lead event `id` has fired for this transaction.
+    pub fn has_fired(&self, id: &str) -> bool {
+        self.fired.iter().any(|f| f == id)
+    }
+
+    /// Records an event fired at `now` and returns its sequence number.
+    pub fn note_event(&mut self, id: &str, once: bool, now: u64) -> u32 {
+        if once && !self.has_fired(id) {
+            self.fired.push(id.to_owned());
+        }
+        self.last_seen = now;
+        self.seq += 1;
+        self.seq
+    }
+
+    /// The storage record: `1|txn|expires|visitor|session|last_seen|seq|fired,ids`.
+    pub fn encode(&self) -> String {
+        let mut s = String::with_capacity(160);
+        for part in [
+            RECORD_VERSION,
+            &self.txn,
+            &self.txn_expires.to_string(),
+            &self.visitor,
+            &self.session,
+            &self.last_seen.to_string(),
+            &self.seq.to_string(),
+        ] {
+            s.push_str(part);
+            s.push('|');
+        }
+        s.push_str(&self.fired.join(","));
+        s
+    }
+
+    /// Reads a storage record; `None` for anything that is not a well-formed current record.
+    pub fn decode(s: &str) -> Option<Identity> {
+        let mut it = s.split('|');
+        if it.next()? != RECORD_VERSION {
+            return None;
+        }
+        let txn = it.next().filter(|t| is_uuid(t))?.to_owned();
+        let txn_expires = it.next()?.parse().ok()?;
+        let visitor = it.next().filter(|t| is_uuid(t))?.to_owned();
+        let session = it.next().filter(|t| is_uuid(t))?.to_owned();
+        let last_seen = it.next()?.parse().ok()?;
+        let seq = it.next()?.parse().ok()?;
+        let fired = it
+            .next()?
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if it.next().is_some() {
+            return None;
+        }
+        Some(Identity {
+            txn,
+            txn_expires,
+            visitor,
+            session,
+            last_seen,
+            seq,
+            fired,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ids::uuid_v4;
+
+    fn ids() -> impl FnMut() -> String {
+        let mut n = 0u8;
+        move || {
+            n += 1;
+            uuid_v4([n; 16])
+        }
+    }
+
+    const NOW: u64 = 1_764_190_000_000;
+
+    #[test]
+    fn a_new_visitor_gets_a_new_transaction() {
+        let id = Identity::resume(Sources::default(), NOW, 30, ids());
+        assert!(is_uuid(&id.txn));
+        assert_ne!(id.txn, id.visitor);
+        assert_ne!(id.visitor, id.session);
+        assert_eq!(id.txn_expires, NOW + 30 * DAY_MS);
+        assert!(id.fired.is_empty());
+    }
+
+    #[test]
+    fn a_reload_resumes_everything() {
+        let mut first = Identity::resume(Sources::default(), NOW, 30, ids());
+        first.note_event("base", true, NOW);
+        let src = Sources {
+            cookie_txn: Some(&first.txn),
+            stored: Some(first.clone()),
+            ..Default::default()
+        };
+        let again = Identity::resume(src, NOW + 60_000, 30, || unreachable!());
+        assert_eq!(again.txn, first.txn);
+        assert_eq!(again.session, first.session);
+        assert!(again.has_fired("base"));
+        assert_eq!(again.seq, 1);
+    }
+
+    #[test]
+    fn url_transaction_wins_and_resets_fired_events() {
+        let mut first = Identity::resume(Sources::default(), NOW, 30, ids());
+        first.note_event("base", true, NOW);
+        let handed = uuid_v4([99; 16]);
+        let src = Sources {
+            url_txn: Some(&handed),
+            cookie_txn: Some(&first.txn),
+            stored: Some(first.clone()),
+        };
+        let id = Identity::resume(src, NOW, 30, ids());
+        assert_eq!(id.txn, handed);
+        assert_eq!(id.visitor, first.visitor);
+        assert!(id.fired.is_empty());
+        // A malformed URL value is ignored.
+        let src = Sources {
+            url_txn: Some("<script>"),
+            cookie_txn: Some(&first.txn),
+            stored: Some(first.clone()),
+        };
+        assert_eq!(Identity::resume(src, NOW, 30, ids()).txn, first.txn);
+    }
+
+    #[test]
+    fn storage_mirror_covers_a_lost_cookie_until_expiry() {
+        let first = Identity::resume(Sources::default(), NOW, 1, ids());
+        let src = |s: &Identity| Sources {
+            stored: Some(s.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Identity::resume(src(&first), NOW + 1000, 1, ids()).txn,
+            first.txn
+        );
+        let later = Identity::resume(src(&first), NOW + 2 * DAY_MS, 1, || uuid_v4([200; 16]));
+        assert_ne!(later.txn, first.txn);
+        assert_eq!(later.visitor, first.visitor);
+        assert_ne!(later.session, first.session, "idle for two days");
+    }
+
+    #[test]
+    fn session_ends_after_thirty_idle_minutes() {
+        let first = Identity::resume(Sources::default(), NOW, 30, ids());
+        let src = |s: &Identity| Sources {
+            cookie_txn: None,
+            stored: Some(s.clone()),
+            url_txn: None,
+        };
+        let soon = Identity::resume(src(&first), NOW + SESSION_IDLE_MS - 1, 30, ids());
+        assert_eq!(soon.session, first.session);
+        let late = Identity::resume(src(&first), NOW + SESSION_IDLE_MS, 30, || {
+            uuid_v4([200; 16])
+        });
+        assert_ne!(late.session, first.session);
+        assert_eq!(late.txn, first.txn);
+    }
+
+    #[test]
+    fn record_round_trips_and_rejects_garbage() {
+        let mut id = Identity::resume(Sources::default(), NOW, 30, ids());
+        id.note_event("base", true, NOW);
+        id.note_event("click_sold", true, NOW);
+        id.note_event("quote", false, NOW);
+        assert_eq!(id.seq, 3);
+        assert_eq!(Identity::decode(&id.encode()), Some(id.clone()));
+        for bad in [
+            "",
+            "2|x",
+            "1|not-uuid|1|a|b|1|1|",
+            &id.encode().replace("|3|", "|x|"),
+            &format!("{}|extra", id.encode()),
+        ] {
+            assert_eq!(Identity::decode(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! The outbox: every event is written here before it is sent and leaves only when the collector
+//! has answered for it. It is bounded (count and bytes), ordered, and knows when each entry may
+//! be tried again.
+//!
+//! Entries hold their event already serialized, so a batch is a string join and its size is
+//! known exactly. The stored form is one entry per line (`uid TAB attempts TAB next_at TAB
+//! created TAB body`): JSON.stringify never leaves a raw tab or newline in its output, and a
+//! line format needs no JSON parser in the browser build.
+
+use super::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
+use super::wire::ENVELOPE_BYTES;
+
+/// Most entries kept; beyond it the oldest is dropped.
+pub const MAX_ENTRIES: usize = 500;
+/// Most bytes of event bodies kept; beyond it the oldest are dropped. Well below the 5 MB a
+/// site's localStorage gets, so the outbox never crowds out the host page's own data.
+pub const MAX_BYTES: usize = 256 * 1024;
+/// An event still undelivered after a week is dropped.
+pub const MAX_AGE_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+/// First retry delay.
+pub const RETRY_BASE_MS: u64 = 1_000;
+/// Longest retry delay.
+pub const RETRY_MAX_MS: u64 = 60_000;
+/// Longest `Retry-After` honoured, so that a wrong header cannot park events for days.
+pub const RETRY_AFTER_MAX_MS: u64 = 60 * 60 * 1000;
+
+/// One event waiting for the collector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The event's uid.
+    pub uid: String,
+    /// The event, serialized as on the wire.
+    pub body: String,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Not to be sent before this time (Unix ms).
+    pub next_at: u64,
+    /// When it was fired (Unix ms).
+    pub created: u64,
+}
+
+/// The ordered, bounded queue of undelivered events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outbox {
+    entries: Vec<Entry>,
+}
+
+/// Why an entry left the outbox without being delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// The outbox was full.
+    Full,
+    /// It was older than `MAX_AGE_MS`.
+    Expired,
+    /// The collector refused it (a 4xx other than 408/429).
+    Refused,
+}
+
+impl DropReason {
+    /// For debug logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Full => "outbox full",
+            DropReason::Expired => "undelivered for 7 days",
+            DropReason::Refused => "refused by the collector",
+        }
+    }
+}
+
+/// What the collector's answer means for a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored (or already stored): remove the events.
+    Delivered,
+    /// Bad batch or event: remove the events, never retry.
+    Refused,
+    /// Try again later, not before `after_ms` when the collector said so.
+    Retry {
+        /// The collector's `Retry-After`, in ms.
+        after_ms: Option<u64>,
+    },
+}
+
+/// Reads a response: `status` is `None` for a network error; `retry_after` is the header.
+pub fn outcome(status: Option<u16>, retry_after: Option<&str>) -> Outcome {
+    match status {
+        Some(200..=299) => Outcome::Delivered,
+        Some(408 | 429) | Some(500..=599) | None => Outcome::Retry {
+            after_ms: retry_after
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .map(|s| (s * 1000).min(RETRY_AFTER_MAX_MS)),
+        },
+        Some(400..=499) => Outcome::Refused,
+        // 1xx/3xx never come back from fetch for a POST; treat anything odd as transient.
+        Some(_) => Outcome::Retry { after_ms: None },
+    }
+}
+
+/// Delay before retry number `attempt` (1 for the first retry): exponential from 1 s, capped at
+/// 60 s, with equal jitter (`jitter` in `[0, 1)`) so that many pages recovering from one outage
+/// do not all come back at the same instant; never sooner than the collector's `Retry-After`.
+pub fn retry_delay(attempt: u32, jitter: f64, after_ms: Option<u64>) -> u64 {
+    let exp = RETRY_BASE_MS
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(16))
+        .min(RETRY_MAX_MS);
+    let half = exp / 2;
+    let delay = half + (half as f64 * jitter.clamp(0.0, 1.0)) as u64;
+    delay.max(after_ms.unwrap_or(0))
+}
+
+impl Outbox {
+    /// Entries, oldest first.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn bytes(&self) -> usize {
+        self.entries.iter().map(|e| e.body.len()).sum()
+    }
+
+    /// Adds an entry (unless its uid is already here) and returns what had to be dropped, the
+    /// oldest first, to stay within the bounds.
+    pub fn push(&mut self, entry: Entry) -> Vec<Entry> {
+        if self.entries.iter().any(|e| e.uid == entry.uid) {
+            return Vec::new();
+        }
+        self.entries.push(entry);
+        let mut dropped = Vec::new();
+        while self.entries.len() > MAX_ENTRIES || self.bytes() > MAX_BYTES {
+            dropped.push(self.entries.remove(0));
+        }
+        dropped
+    }
+
+    /// The uids of the next batch due at `now`: due entries in order, as many as fit the batch
+    /// limits. An entry too large for any batch goes alone (the collector answers 413 and it is
+    /// dropped rather than blocking the queue).
+    pub fn next_batch(&self, now: u64) -> Vec<&Entry> {
+        let mut size = ENVELOPE_BYTES;
+        let mut batch = Vec::new();
+        for e in self.entries.iter().filter(|e| e.next_at <= now) {
+            if !batch.is_empty()
+                && (size + e.body.len() + 1 > MAX_BATCH_BYTES || batch.len() == MAX_BATCH_EVENTS)
+            {
+                break;
+            }
+            size += e.body.len() + 1;
+            batch.push(e);
+        }
+        batch
+    }
+
+    /// Removes the entries with these uids and returns them.
+    pub fn remove(&mut self, uids: &[String]) -> Vec<Entry> {
+        let (gone, kept) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|e| uids.contains(&e.uid));
+        self.entries = kept;
+        gone
+    }
+
+    /// Counts a failed attempt for these uids and sets when each may go again.
+    pub fn retry_later(&mut self, uids: &[String], now: u64, delay_ms: impl Fn(u32) -> u64) {
+        for e in self.entries.iter_mut().filter(|e| uids.contains(&e.uid)) {
+            e.attempts += 1;
+            e.next_at = now + delay_ms(e.attempts);
+        }
+    }
+
+    /// Holds these uids back until `next_at` without counting a failed attempt (they were handed
+    /// to a beacon, which may or may not deliver them).
+    pub fn defer(&mut self, uids: &[String], next_at: u64) {
+        for e in self.entries.iter_mut().filter(|e| uids.contains(&e.uid)) {
+            e.next_at = e.next_at.max(next_at);
+        }
+    }
+
+    /// When the earliest entry is due, if any.
+    pub fn next_due(&self) -> Option<u64> {
+        self.entries.iter().map(|e| e.next_at).min()
+    }
+
+    /// Drops entries older than `MAX_AGE_MS` and returns them.
+    pub fn expire(&mut self, now: u64) -> Vec<Entry> {
+        let (gone, kept) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|e| now.saturating_sub(e.created) > MAX_AGE_MS);
+        self.entries = kept;
+        gone
+    }
+
+    /// The stored form.
+    pub fn encode(&self) -> String {
+        let mut s = String::with_capacity(self.bytes() + self.entries.len() * 64);
+        for e in &self.entries {
+            for part in [
+                e.uid.as_str(),
+                &e.attempts.to_string(),
+                &e.next_at.to_string(),
+                &e.created.to_string(),
+            ] {
+                s.push_str(part);
+                s.push('\t');
+            }
+            s.push_str(&e.body);
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Reads the stored form, skipping lines that are not well formed (a truncated write or a
+    /// foreign value under our key must not stop the rest from being delivered).
+    pub fn decode(s: &str) -> Outbox {
+        let mut outbox = Outbox::default();
+        for line in s.lines() {
+            let mut it = line.splitn(5, '\t');
+            let parsed = (|| {
+                Some(Entry {
+                    uid: it.next().filter(|u| !u.is_empty())?.to_owned(),
+                    attempts: it.next()?.parse().ok()?,
+                    next_at: it.next()?.parse().ok()?,
+                    created: it.next()?.parse().ok()?,
+                    body: it.next().filter(|b| b.starts_with('{'))?.to_owned(),
+                })
+            })();
+            if let Some(e) = parsed {
+                outbox.push(e);
+            }
+        }
+        outbox
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: usize, body_len: usize) -> Entry {
+        Entry {
+            uid: format!("u{n}"),
+            body: format!("{{{}}}", "x".repeat(body_len.saturating_sub(2))),
+            attempts: 0,
+            next_at: 0,
+            created: 1_000,
+        }
+    }
+
+    fn uids(v: &[&Entry]) -> Vec<String> {
+        v.iter().map(|e| e.uid.clone()).collect()
+    }
+
+    #[test]
+    fn keeps_order_and_ignores_a_repeated_uid() {
+        let mut o = Outbox::default();
+        for n in 0..3 {
+            assert!(o.push(entry(n, 10)).is_empty());
+        }
+        o.push(entry(1, 10));
+        assert_eq!(uids(&o.next_batch(0)), ["u0", "u1", "u2"]);
+    }
+
+    #[test]
+    fn bounded_in_count_and_bytes_dropping_the_oldest() {
+        let mut o = Outbox::default();
+        let mut dropped = Vec::new();
+        for n in 0..MAX_ENTRIES + 5 {
+            dropped.extend(o.push(entry(n, 10)));
+        }
+        assert_eq!(o.len(), MAX_ENTRIES);
+        assert_eq!(
+            dropped.iter().map(|e| e.uid.as_str()).collect::<Vec<_>>(),
+            ["u0", "u1", "u2", "u3", "u4"]
+        );
+        let mut o = Outbox::default();
+        for n in 0..10 {
+            o.push(entry(n, 40 * 1024));
+        }
+        assert!(o.bytes() <= MAX_BYTES);
+        assert_eq!(o.entries()[0].uid, "u4");
+    }
+
+    #[test]
+    fn batches_stay_under_the_keepalive_budget() {
+        let mut o = Outbox::default();
+        for n in 0..5 {
+            o.push(entry(n, 20 * 1024));
+        }
+        let b = o.next_batch(0);
+        assert_eq!(uids(&b), ["u0", "u1"]);
+        let size: usize = ENVELOPE_BYTES + b.iter().map(|e| e.body.len() + 1).sum::<usize>();
+        assert!(size <= MAX_BATCH_BYTES);
+        let mut o = Outbox::default();
+        for n in 0..150 {
+            o.push(entry(n, 10));
+        }
+        assert_eq!(o.next_batch(0).len(), MAX_BATCH_EVENTS);
+        // One event over the limit still goes, alone, so that it cannot block the queue.
+        let mut o = Outbox::default();
+        o.push(entry(0, 60 * 1024));
+        o.push(entry(1, 10));
+        assert_eq!(uids(&o.next_batch(0)), ["u0"]);
+    }
+
+    #[test]
+    fn retry_schedule_and_due_times() {
+        let mut o = Outbox::default();
+        o.push(entry(0, 10));
+        o.push(entry(1, 10));
+        o.retry_later(&["u0".into()], 5_000, |a| a as u64 * 1000);
+        assert_eq!(o.entries()[0].attempts, 1);
+        assert_eq!(o.next_due(), Some(0));
+        assert_eq!(uids(&o.next_batch(5_000)), ["u1"]);
+        assert_eq!(uids(&o.next_batch(6_000)), ["u0", "u1"]);
+        assert_eq!(o.remove(&["u1".into()]).len(), 1);
+        assert_eq!(o.next_due(), Some(6_000));
+        assert!(o.next_batch(5_999).is_empty());
+        o.defer(&["u0".into()], 9_000);
+        assert_eq!(
+            o.entries()[0].attempts,
+            1,
+            "a deferral is not a failed attempt"
+        );
+        assert_eq!(o.next_due(), Some(9_000));
+    }
+
+    #[test]
+    fn delays_grow_with_jitter_cap_and_retry_after() {
+        assert_eq!(retry_delay(1, 0.0, None), 500);
+        assert_eq!(retry_delay(1, 0.999, None), 999);
+        assert_eq!(retry_delay(2, 0.0, None), 1_000);
+        assert_eq!(retry_delay(3, 1.0, None), 4_000);
+        assert_eq!(retry_delay(30, 1.0, None), RETRY_MAX_MS);
+        assert_eq!(retry_delay(1, 0.0, Some(7_000)), 7_000);
+        assert_eq!(retry_delay(5, 0.0, Some(10)), 8_000);
+    }
+
+    #[test]
+    fn what_is_retried_and_what_is_dropped() {
+        assert_eq!(outcome(Some(200), None), Outcome::Delivered);
+        assert_eq!(outcome(Some(202), None), Outcome::Delivered);
+        for s in [400, 401, 403, 404, 413, 422] {
+            assert_eq!(outcome(Some(s), None), Outcome::Refused, "{s}");
+        }
+        for s in [Some(408), Some(429), Some(500), Some(502), Some(503), None] {
+            assert!(matches!(outcome(s, None), Outcome::Retry { .. }), "{s:?}");
+        }
+        assert_eq!(
+            outcome(Some(503), Some(" 3 ")),
+            Outcome::Retry {
+                after_ms: Some(3_000)
+            }
+        );
+        assert_eq!(
+            outcome(Some(429), Some("99999999")),
+            Outcome::Retry {
+                after_ms: Some(RETRY_AFTER_MAX_MS)
+            }
+        );
+        // An HTTP-date Retry-After is not understood: the backoff alone decides.
+        assert_eq!(
+            outcome(Some(503), Some("Wed, 21 Oct 2026 07:28:00 GMT")),
+            Outcome::Retry { after_ms: None }
+        );
+    }
+
+    #[test]
+    fn old_entries_expire() {
+        let mut o = Outbox::default();
+        o.push(entry(0, 10));
+        let mut young = entry(1, 10);
+        young.created = MAX_AGE_MS;
+        o.push(young);
+        assert!(o.expire(MAX_AGE_MS).is_empty());
+        assert_eq!(o.expire(MAX_AGE_MS + 1_001)[0].uid, "u0");
+        assert_eq!(o.len(), 1);
+    }
+
+    #[test]
+    fn stored_form_round_trips_and_skips_damage() {
+        let mut o = Outbox::default();
+        o.push(entry(0, 10));
+        let mut e = entry(1, 30);
+        e.attempts = 3;
+        e.next_at = 77;
+        o.push(e);
+        let text = o.encode();
+        assert_eq!(Outbox::decode(&text), o);
+        let damaged = format!("garbage\nu9\tx\t1\t1\t{{}}\n{text}u8\t1\t1\t1");
+        assert_eq!(Outbox::decode(&damaged), o);
+    }
+}

@@ -1,0 +1,45 @@
+//! The first-party transaction cookie.
+
+use wasm_bindgen::JsCast;
+
+fn document() -> Option<web_sys::HtmlDocument> {
+    web_sys::window()?.document()?.dyn_into().ok()
+}
+
+/// The value of cookie `name`; `None` when absent or when cookies are blocked.
+pub fn get(name: &str) -> Option<String> {
+    let all = document()?.cookie().ok()?;
+    all.split(';').find_map(|pair| {
+        let (k, v) = pair.trim_start().split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+/// Sets cookie `name` for `max_age_s` seconds (host-only unless `domain` is given). `SameSite=Lax`
+/// keeps it on top-level navigations from ads; `Secure` on https pages.
+pub fn set(name: &str, value: &str, max_age_s: u64, domain: Option<&str>) {
+    let Some(doc) = document() else { return };
+    let mut c = String::with_capacity(128);
+    for part in [
+        name,
+        "=",
+        value,
+        "; Max-Age=",
+        &max_age_s.to_string(),
+        "; Path=/; SameSite=Lax",
+    ] {
+        c.push_str(part);
+    }
+    if let Some(d) = domain {
+        c.push_str("; Domain=");
+        c.push_str(d);
+    }
+    let secure = web_sys::window()
+        .and_then(|w| w.location().protocol().ok())
+        .is_some_and(|p| p == "https:");
+    if secure {
+        c.push_str("; Secure");
+    }
+    // A sandboxed iframe throws on cookie access; the localStorage mirror then carries the lead.
+    let _ = doc.set_cookie(&c);
+}

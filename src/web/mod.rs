@@ -1,0 +1,30 @@
+//! Browser adapters: thin wrappers over the Web APIs the core needs. Each catches the errors its
+//! API can throw and turns them into values, so nothing escapes into the host page.
+
+pub mod console;
+pub mod cookie;
+pub mod page;
+pub mod storage;
+pub mod tracker;
+pub mod transport;
+
+/// Unix time in ms.
+pub fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// 16 random bytes from `crypto.getRandomValues`, or from `Math.random` where crypto is missing
+/// (IDs stay unique enough for a lead; the collector's uid index catches the rest).
+pub fn random16() -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    let crypto = web_sys::window().and_then(|w| w.crypto().ok());
+    if crypto
+        .and_then(|c| c.get_random_values_with_u8_array(&mut bytes).ok())
+        .is_none()
+    {
+        for b in bytes.iter_mut() {
+            *b = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    bytes
+}

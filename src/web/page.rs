@@ -1,0 +1,64 @@
+//! The page context an event carries.
+
+use crate::core::event::Page;
+use crate::core::limits::{truncate, MAX_TEXT_LEN, MAX_URL_LEN};
+
+fn size(w: i32, h: i32) -> String {
+    let mut s = w.to_string();
+    s.push('x');
+    s.push_str(&h.to_string());
+    s
+}
+
+/// The current page; `url` overrides the location (a call queued before load keeps the URL it
+/// was made on).
+pub fn current(url: Option<String>) -> Page {
+    let Some(w) = web_sys::window() else {
+        return Page::default();
+    };
+    let doc = w.document();
+    let text = |s: String, max| truncate(&s, max).to_owned();
+    let url = url.or_else(|| w.location().href().ok()).unwrap_or_default();
+    let num =
+        |v: Result<wasm_bindgen::JsValue, _>| v.ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as i32;
+    let screen = w
+        .screen()
+        .ok()
+        .map(|s| size(s.width().unwrap_or(0), s.height().unwrap_or(0)))
+        .unwrap_or_default();
+    let options = js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new())
+        .resolved_options();
+    let time_zone = js_sys::Reflect::get(&options, &"timeZone".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default();
+    Page {
+        url: text(url, MAX_URL_LEN),
+        referrer: text(
+            doc.as_ref().map(|d| d.referrer()).unwrap_or_default(),
+            MAX_URL_LEN,
+        ),
+        title: text(
+            doc.as_ref().map(|d| d.title()).unwrap_or_default(),
+            MAX_TEXT_LEN,
+        ),
+        language: text(w.navigator().language().unwrap_or_default(), 35),
+        time_zone: text(time_zone, 64),
+        screen,
+        viewport: size(num(w.inner_width()), num(w.inner_height())),
+    }
+}
+
+/// `location.search` of the page.
+pub fn query() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default()
+}
+
+/// Whether the browser says it is automated.
+pub fn webdriver() -> bool {
+    web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w.navigator(), &"webdriver".into()).ok())
+        .is_some_and(|v| v.is_truthy())
+}

@@ -1,0 +1,545 @@
+//! The tracker: one per page. It owns the lead's identity and this page's outbox, fires events
+//! into the outbox (write-ahead) and drains it to the collector.
+//!
+//! Cross-tab safety: each page writes only its own outbox key (`pt_ob_{campaign}_{tab}`), so two
+//! tabs never overwrite each other's events, and drains only its own outbox. A page that goes
+//! away marks its heartbeat `0`; the next page of the campaign on this origin adopts what it left
+//! (events a beacon may or may not have delivered) and sends it again under the same uids, which
+//! the collector answers as duplicates. So one outbox entry is drained by one tab at a time.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use gloo_timers::callback::Timeout;
+use serde::Serialize;
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::console::{error, info};
+use super::{cookie, now, page, random16, storage::Store, transport};
+use crate::core::attribution::{parse_query, query_param};
+use crate::core::config::{Config, EventDef};
+use crate::core::event::{Attribution, Event, Scalar};
+use crate::core::identity::{Identity, Sources};
+use crate::core::ids::{is_uuid, uuid_v4, uuid_v7};
+use crate::core::limits::{truncate, MAX_FIELDS, MAX_KEY_LEN, MAX_TEXT_LEN};
+use crate::core::outbox::{outcome, retry_delay, DropReason, Entry, Outbox, Outcome};
+use crate::core::wire::{batch_body, EVENTS_PATH};
+
+/// An orphaned outbox whose page has not written its heartbeat for this long is adopted.
+const STALE_TAB_MS: u64 = 3 * 60 * 1000;
+/// After a beacon, wait this long before fetching the same events again (a tab hidden and shown
+/// again would otherwise send them twice at once).
+const AFTER_BEACON_MS: u64 = 10_000;
+
+thread_local! {
+    static TRACKER: RefCell<Option<Tracker>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the page's tracker, if it has started.
+pub fn with<R>(f: impl FnOnce(&mut Tracker) -> R) -> Option<R> {
+    TRACKER.with(|t| t.try_borrow_mut().ok()?.as_mut().map(f))
+}
+
+/// Whether the tracker has started.
+pub fn started() -> bool {
+    TRACKER.with(|t| t.try_borrow().map(|t| t.is_some()).unwrap_or(true))
+}
+
+/// The page's tracker.
+pub struct Tracker {
+    cfg: Config,
+    store: Store,
+    ident: Identity,
+    attribution: Attribution,
+    tab: String,
+    outbox: Outbox,
+    /// uids of the batch on the wire.
+    in_flight: Vec<String>,
+    timer: Option<Timeout>,
+    /// `PT.flush()` promises waiting for the outbox to drain.
+    waiters: Vec<js_sys::Function>,
+}
+
+fn key(parts: &[&str]) -> String {
+    parts.concat()
+}
+
+impl Tracker {
+    /// Resumes the lead and installs the tracker for this page.
+    pub fn start(cfg: Config) {
+        let store = Store::open();
+        let query = page::query();
+        let ident = resume_identity(&cfg, &store, query_param(&query, "transaction_id"));
+        let tracker = Tracker {
+            attribution: parse_query(&query),
+            tab: uuid_v4(random16()),
+            outbox: Outbox::default(),
+            in_flight: Vec::new(),
+            timer: None,
+            waiters: Vec::new(),
+            cfg,
+            store,
+            ident,
+        };
+        tracker.save_identity();
+        info("lead", &tracker.ident.txn.as_str().into());
+        TRACKER.with(|t| *t.borrow_mut() = Some(tracker));
+        with(|t| {
+            t.heartbeat();
+            t.adopt_orphans();
+        });
+    }
+
+    /// The transaction ID.
+    pub fn transaction_id(&self) -> &str {
+        &self.ident.txn
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    fn outbox_key(&self, tab: &str) -> String {
+        key(&["pt_ob_", &self.cfg.campaign, "_", tab])
+    }
+
+    fn heartbeat_key(&self, tab: &str) -> String {
+        key(&["pt_hb_", &self.cfg.campaign, "_", tab])
+    }
+
+    fn save_identity(&self) {
+        let cfg = &self.cfg;
+        let max_age = self.ident.txn_expires.saturating_sub(now()) / 1000;
+        cookie::set(
+            &key(&["pt_txn_", &cfg.campaign]),
+            &self.ident.txn,
+            max_age,
+            cfg.cookie_domain.as_deref(),
+        );
+        self.store
+            .set(&key(&["pt_id_", &cfg.campaign]), &self.ident.encode());
+    }
+
+    fn heartbeat(&self) {
+        self.store
+            .set(&self.heartbeat_key(&self.tab), &now().to_string());
+    }
+
+    fn save_outbox(&mut self) {
+        let k = self.outbox_key(&self.tab);
+        if self.outbox.is_empty() {
+            self.store.remove(&k);
+        } else if !self.store.set(&k, &self.outbox.encode()) {
+            error(
+                "storage full or blocked: outbox kept in memory",
+                &JsValue::from(self.outbox.len() as u32),
+            );
+        }
+        self.heartbeat();
+    }
+
+    /// Takes over the outboxes of pages that have gone (closed, navigated away, crashed).
+    pub fn adopt_orphans(&mut self) {
+        let now = now();
+        let prefix = self.outbox_key("");
+        let mut adopted = false;
+        for k in self.store.keys(&prefix) {
+            let tab = &k[prefix.len()..];
+            if tab == self.tab {
+                continue;
+            }
+            let hb_key = self.heartbeat_key(tab);
+            let beat: u64 = self
+                .store
+                .get(&hb_key)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if beat != 0 && now.saturating_sub(beat) < STALE_TAB_MS {
+                continue;
+            }
+            let theirs = Outbox::decode(&self.store.get(&k).unwrap_or_default());
+            self.store.remove(&k);
+            self.store.remove(&hb_key);
+            for mut e in theirs.entries().iter().cloned() {
+                e.next_at = 0;
+                log_dropped(self.outbox.push(e), DropReason::Full);
+            }
+            adopted = true;
+        }
+        if adopted {
+            info(
+                "adopted undelivered events",
+                &JsValue::from(self.outbox.len() as u32),
+            );
+            self.save_outbox();
+        }
+    }
+
+    /// Fires the Base Event (and Base Click Sold when the campaign says so) unless this lead
+    /// already has them.
+    pub fn fire_lead_events(&mut self) {
+        let system = self.cfg.system.clone();
+        self.fire(&system.base, &JsValue::UNDEFINED, None, None);
+        if self.cfg.click_with_base {
+            self.fire(&system.click_sold, &JsValue::UNDEFINED, None, None);
+        }
+    }
+
+    /// Registers a click (`PT.click`): switches to a handed-over transaction, adds the click's
+    /// attribution, and fires the Base Event and Base Click Sold if this lead lacks them.
+    pub fn click(&mut self, opts: &JsValue, url: Option<String>, ts: Option<f64>) {
+        let get = |k: &str| {
+            js_sys::Reflect::get(opts, &k.into())
+                .ok()
+                .filter(|v| !v.is_undefined() && !v.is_null())
+        };
+        if let Some(txn) = get("transaction_id").and_then(|v| v.as_string()) {
+            if is_uuid(&txn) && txn != self.ident.txn {
+                self.ident = resume_identity(&self.cfg, &self.store, Some(txn));
+                self.save_identity();
+            } else if !is_uuid(&txn) {
+                error(
+                    "PT.click: transaction_id is not a UUID, ignored",
+                    &txn.into(),
+                );
+            }
+        }
+        let mut add = |k: &str, v: JsValue| {
+            let text = v.as_string().or_else(|| v.as_f64().map(|n| n.to_string()));
+            if let Some(text) = text {
+                let k = truncate(k, MAX_KEY_LEN).to_owned();
+                if self.attribution.params.len() < MAX_FIELDS
+                    || self.attribution.params.contains_key(&k)
+                {
+                    self.attribution
+                        .params
+                        .insert(k, truncate(&text, MAX_TEXT_LEN).to_owned());
+                }
+            }
+        };
+        for k in ["pid", "source_id"] {
+            if let Some(v) = get(k) {
+                add(k, v);
+            }
+        }
+        if let Some(subids) = get("subids") {
+            if let Some(list) = subids.dyn_ref::<js_sys::Array>() {
+                for (i, v) in list.iter().enumerate() {
+                    add(&key(&["sub", &(i + 1).to_string()]), v);
+                }
+            } else {
+                for (k, v) in entries(&subids) {
+                    add(&k, v);
+                }
+            }
+        }
+        if let Some(params) = get("parameters") {
+            for (k, v) in entries(&params) {
+                add(&k, v);
+            }
+        }
+        let system = self.cfg.system.clone();
+        self.fire(&system.base, &JsValue::UNDEFINED, url.clone(), ts);
+        self.fire(&system.click_sold, &JsValue::UNDEFINED, url, ts);
+    }
+
+    /// Fires event `id` with `props` (`revenue` and free data). `url` and `ts` are those of a
+    /// call queued before the tracker started. Returns whether an event went into the outbox.
+    pub fn fire(
+        &mut self,
+        id: &str,
+        props: &JsValue,
+        url: Option<String>,
+        ts: Option<f64>,
+    ) -> bool {
+        let Some(def) = self.cfg.event(id).cloned() else {
+            error("unknown event ID, not sent", &id.into());
+            return false;
+        };
+        if !def.multi && self.ident.has_fired(id) {
+            info(
+                "once-per-lead event already fired for this lead, not sent",
+                &id.into(),
+            );
+            return false;
+        }
+        let now = now();
+        let ts = ts
+            .filter(|t| *t > 0.0 && *t <= now as f64)
+            .map(|t| t as u64)
+            .unwrap_or(now);
+        let seq = self.ident.note_event(id, !def.multi, now);
+        self.save_identity();
+        let (data, revenue) = read_props(props, &def);
+        let event = Event {
+            uid: uuid_v7(now, random16()),
+            event_id: def.id,
+            category: def.category,
+            txn: self.ident.txn.clone(),
+            visitor: self.ident.visitor.clone(),
+            session: self.ident.session.clone(),
+            ts,
+            seq,
+            attribution: match &url {
+                Some(u) => merged(&self.attribution, u),
+                None => self.attribution.clone(),
+            },
+            page: page::current(url),
+            data,
+            revenue,
+            consent: None,
+            bot: page::webdriver(),
+        };
+        let Some(body) = to_json(&event) else {
+            error("event could not be serialized, not sent", &id.into());
+            return false;
+        };
+        info("event", &JsValue::from_str(&body));
+        let dropped = self.outbox.push(Entry {
+            uid: event.uid,
+            body,
+            attempts: 0,
+            next_at: 0,
+            created: now,
+        });
+        log_dropped(dropped, DropReason::Full);
+        self.save_outbox();
+        true
+    }
+
+    /// Adds a `PT.flush()` waiter.
+    pub fn wait_for_flush(&mut self, resolve: js_sys::Function) {
+        self.waiters.push(resolve);
+    }
+
+    fn settle_waiters(&mut self, delivered: bool) {
+        for w in self.waiters.drain(..) {
+            let _ = w.call1(&JsValue::NULL, &JsValue::from_bool(delivered));
+        }
+    }
+
+    /// The next batch to send, or `None` when one is on the wire or nothing is due (then a
+    /// timer is set for the next due entry).
+    fn take_batch(&mut self) -> Option<(String, String)> {
+        if !self.in_flight.is_empty() {
+            return None;
+        }
+        let now = now();
+        let expired = self.outbox.expire(now);
+        if !expired.is_empty() {
+            log_dropped(expired, DropReason::Expired);
+            self.save_outbox();
+        }
+        let batch = self.outbox.next_batch(now);
+        if batch.is_empty() {
+            match self.outbox.next_due() {
+                None => self.settle_waiters(true),
+                Some(due) => {
+                    self.settle_waiters(false);
+                    self.arm(due.saturating_sub(now));
+                }
+            }
+            return None;
+        }
+        let bodies: Vec<&str> = batch.iter().map(|e| e.body.as_str()).collect();
+        let body = batch_body(&self.cfg.campaign, now, &bodies);
+        self.in_flight = batch.iter().map(|e| e.uid.clone()).collect();
+        self.timer = None;
+        self.heartbeat();
+        Some((key(&[&self.cfg.collector, EVENTS_PATH]), body))
+    }
+
+    /// Applies the collector's answer to the batch on the wire.
+    fn settle(&mut self, answer: transport::Answer) {
+        let uids = std::mem::take(&mut self.in_flight);
+        match outcome(answer.status, answer.retry_after.as_deref()) {
+            Outcome::Delivered => {
+                info("delivered", &JsValue::from(uids.len() as u32));
+                self.outbox.remove(&uids);
+            }
+            Outcome::Refused => {
+                let status = JsValue::from(answer.status.unwrap_or(0));
+                error(
+                    "collector refused the batch (HTTP status), dropped",
+                    &status,
+                );
+                let gone = self.outbox.remove(&uids);
+                log_dropped(gone, DropReason::Refused);
+            }
+            Outcome::Retry { after_ms } => {
+                let now = now();
+                let jitter = js_sys::Math::random();
+                self.outbox
+                    .retry_later(&uids, now, |attempt| retry_delay(attempt, jitter, after_ms));
+                let status = JsValue::from(answer.status.unwrap_or(0));
+                error(
+                    "delivery failed (HTTP status, 0 = network), will retry",
+                    &status,
+                );
+                self.settle_waiters(false);
+                if let Some(due) = self.outbox.next_due() {
+                    self.arm(due.saturating_sub(now));
+                }
+            }
+        }
+        self.save_outbox();
+    }
+
+    fn arm(&mut self, delay_ms: u64) {
+        let delay = delay_ms.min(u32::MAX as u64) as u32;
+        self.timer = Some(Timeout::new(delay, drain));
+    }
+
+    /// Hands what is left to `sendBeacon` when the page is hidden or goes away. Events stay in
+    /// the outbox: a later page or this one, if it comes back, sends them again under the same
+    /// uids (the collector answers duplicates), so a beacon that silently failed loses nothing.
+    pub fn on_hide(&mut self, page_gone: bool) {
+        let now = now();
+        let url = key(&[&self.cfg.collector, EVENTS_PATH]);
+        let pending: Vec<Entry> = self
+            .outbox
+            .entries()
+            .iter()
+            .filter(|e| !self.in_flight.contains(&e.uid))
+            .cloned()
+            .collect();
+        let mut rest = Outbox::default();
+        for e in pending {
+            rest.push(e);
+        }
+        let mut beaconed = Vec::new();
+        loop {
+            let batch = rest.next_batch(u64::MAX);
+            if batch.is_empty() {
+                break;
+            }
+            let uids: Vec<String> = batch.iter().map(|e| e.uid.clone()).collect();
+            let bodies: Vec<&str> = batch.iter().map(|e| e.body.as_str()).collect();
+            if !transport::beacon(&url, &batch_body(&self.cfg.campaign, now, &bodies)) {
+                error("beacon refused", &JsValue::from(uids.len() as u32));
+                break;
+            }
+            info("beacon", &JsValue::from(uids.len() as u32));
+            rest.remove(&uids);
+            beaconed.extend(uids);
+        }
+        self.outbox.defer(&beaconed, now + AFTER_BEACON_MS);
+        self.save_outbox();
+        if page_gone {
+            self.store.set(&self.heartbeat_key(&self.tab), "0");
+        }
+    }
+}
+
+fn log_dropped(dropped: Vec<Entry>, why: DropReason) {
+    for e in dropped {
+        error(why.as_str(), &JsValue::from(e.body));
+    }
+}
+
+fn resume_identity(cfg: &Config, store: &Store, url_txn: Option<String>) -> Identity {
+    let cookie_txn = cookie::get(&key(&["pt_txn_", &cfg.campaign]));
+    let stored = store
+        .get(&key(&["pt_id_", &cfg.campaign]))
+        .and_then(|s| Identity::decode(&s));
+    Identity::resume(
+        Sources {
+            url_txn: url_txn.as_deref(),
+            cookie_txn: cookie_txn.as_deref(),
+            stored,
+        },
+        now(),
+        cfg.cookie_days,
+        || uuid_v4(random16()),
+    )
+}
+
+/// Attribution of a queued call's page: its own query parameters over the landing ones.
+fn merged(landing: &Attribution, url: &str) -> Attribution {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let query = query.split('#').next().unwrap_or("");
+    let mut a = landing.clone();
+    let own = parse_query(query);
+    a.params.extend(own.params);
+    a.click_ids.extend(own.click_ids);
+    a
+}
+
+fn entries(obj: &JsValue) -> Vec<(String, JsValue)> {
+    let Some(obj) = obj.dyn_ref::<js_sys::Object>() else {
+        return Vec::new();
+    };
+    js_sys::Object::entries(obj)
+        .iter()
+        .filter_map(|pair| {
+            let pair: js_sys::Array = pair.dyn_into().ok()?;
+            Some((pair.get(0).as_string()?, pair.get(1)))
+        })
+        .collect()
+}
+
+/// Free data and revenue from a call's props: scalars only, within the collector's limits.
+fn read_props(props: &JsValue, def: &EventDef) -> (BTreeMap<String, Scalar>, Option<f64>) {
+    let mut data = BTreeMap::new();
+    let mut revenue = def.revenue;
+    for (k, v) in entries(props) {
+        if k == "revenue" {
+            match v.as_f64().filter(|r| r.is_finite() && *r >= 0.0) {
+                Some(r) => revenue = Some(r),
+                None => error("revenue must be a non-negative number, ignored", &v),
+            }
+            continue;
+        }
+        if k.is_empty() || k.len() > MAX_KEY_LEN || data.len() >= MAX_FIELDS {
+            error(
+                "data field dropped (empty or long key, or too many fields)",
+                &k.into(),
+            );
+            continue;
+        }
+        let value = if let Some(b) = v.as_bool() {
+            Scalar::Bool(b)
+        } else if let Some(n) = v.as_f64().filter(|n| n.is_finite()) {
+            Scalar::Number(n)
+        } else if let Some(s) = v.as_string() {
+            Scalar::Text(truncate(&s, MAX_TEXT_LEN).to_owned())
+        } else {
+            error(
+                "data field dropped: not a string, number or boolean",
+                &k.into(),
+            );
+            continue;
+        };
+        data.insert(k, value);
+    }
+    (data, revenue)
+}
+
+/// Serializes with the browser's own JSON.stringify (serde_json would add ~27 KB gzip).
+fn to_json(event: &Event) -> Option<String> {
+    let value = event
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .ok()?;
+    js_sys::JSON::stringify(&value).ok()?.as_string()
+}
+
+/// Sends due batches until the outbox is empty or an attempt fails. Safe to call at any time:
+/// only one batch is on the wire at once.
+pub fn drain() {
+    wasm_bindgen_futures::spawn_local(async {
+        loop {
+            let Some(Some((url, body))) = with(|t| t.take_batch()) else {
+                return;
+            };
+            let answer = transport::post(&url, &body).await;
+            let retry = answer
+                .status
+                .is_none_or(|s| matches!(outcome(Some(s), None), Outcome::Retry { .. }));
+            with(|t| t.settle(answer));
+            if retry {
+                return;
+            }
+        }
+    });
+}

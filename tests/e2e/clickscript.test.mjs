@@ -1,0 +1,186 @@
+// The clickscript in headless Chromium against the real collector: what must arrive, once, and
+// what must not.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { errors, ready, sleep, start, until } from './harness.mjs';
+
+let env;
+before(async () => { env = await start(); });
+after(async () => { await env?.stop(); });
+
+const count = (events, id) => events.filter((e) => e.event_id === id).length;
+
+async function openLanding(context, query = '') {
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/${query}`);
+  return { page, txn: await ready(page) };
+}
+
+test('a landing URL gives one Base Event and one Base Click Sold with every parameter', async () => {
+  const context = await env.visitor();
+  const query = '?utm_source=google&utm_medium=cpc&utm_campaign=spring%20sale&utm_term=auto&utm_content=ad1'
+    + '&gclid=G1&gbraid=GB&wbraid=WB&fbclid=F1&msclkid=M1&ttclid=T1&li_fat_id=L1&twclid=TW'
+    + '&sub1=a&sub2=b&sub3=c&sub4=d&sub5=e&subid=s&pid=42&source_id=src&extra=x&empty=';
+  const { page, txn } = await openLanding(context, query);
+  const events = await until(async () => { const e = await env.lead(txn); return e.length >= 2 && e; });
+  assert.deepEqual(events.map((e) => e.event_id).sort(), ['base', 'click_sold']);
+  const base = events.find((e) => e.event_id === 'base');
+  assert.equal(base.category, 'lead');
+  assert.equal(base.txn, txn);
+  assert.deepEqual(base.attribution.click_ids, { gclid: 'G1', gbraid: 'GB', wbraid: 'WB', fbclid: 'F1', msclkid: 'M1', ttclid: 'T1', li_fat_id: 'L1', twclid: 'TW' });
+  assert.deepEqual(base.attribution.params, {
+    utm_source: 'google', utm_medium: 'cpc', utm_campaign: 'spring sale', utm_term: 'auto', utm_content: 'ad1',
+    sub1: 'a', sub2: 'b', sub3: 'c', sub4: 'd', sub5: 'e', subid: 's', pid: '42', source_id: 'src', extra: 'x', empty: '',
+  });
+  assert.equal(base.page.title, 'E2E landing');
+  assert.match(base.page.url, /utm_source=google/);
+  assert.match(base.page.viewport, /^\d+x\d+$/);
+  assert.ok(base.page.time_zone.length > 0);
+  assert.equal(events.find((e) => e.event_id === 'click_sold').category, 'click');
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('a reload resumes the lead without a second Base Event; a new visitor gets a new lead', async () => {
+  const context = await env.visitor();
+  const { page, txn } = await openLanding(context, '?utm_source=a');
+  await until(async () => (await env.lead(txn)).length >= 2);
+  await page.reload();
+  assert.equal(await ready(page), txn);
+  await page.evaluate(() => PT.event('quote_requested', { after: 'reload' }));
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  const events = await env.lead(txn);
+  assert.equal(count(events, 'base'), 1);
+  assert.equal(count(events, 'click_sold'), 1);
+  assert.equal(count(events, 'quote_requested'), 1);
+  assert.deepEqual(await errors(page), []);
+  const other = await env.visitor();
+  const second = await openLanding(other);
+  assert.notEqual(second.txn, txn);
+  await until(async () => (await env.lead(second.txn)).length >= 2);
+  assert.equal(count(await env.lead(second.txn), 'base'), 1);
+  await context.close();
+  await other.close();
+});
+
+test('PT calls made before the WebAssembly loaded and after it arrive once each, in order', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/queued.html`);
+  const txn = await ready(page);
+  assert.equal(await page.evaluate(() => window.clickPromise), txn, 'PT.click resolves to the transaction');
+  await page.evaluate(() => PT.event('quote_requested', { step: 3 }));
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  const events = await env.lead(txn);
+  const quotes = events.filter((e) => e.event_id === 'quote_requested');
+  assert.deepEqual(quotes.map((e) => e.data.step), [1, 2, 3]);
+  assert.ok(quotes[0].seq < quotes[1].seq && quotes[1].seq < quotes[2].seq);
+  assert.equal(count(events, 'base'), 1);
+  assert.equal(count(events, 'click_sold'), 1);
+  assert.equal(new Set(events.map((e) => e.uid)).size, events.length);
+  assert.equal(await page.evaluate(() => PT.urlParameter('nope')), null);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('PT.event then navigating away at once: the event arrives (20 of 20)', async () => {
+  const txns = [];
+  for (let i = 0; i < 20; i++) {
+    const context = await env.visitor();
+    const { page, txn } = await openLanding(context);
+    await page.evaluate((n) => { PT.event('purchase', { try: n }); location.href = '/plain.html'; }, i);
+    await page.waitForURL('**/plain.html');
+    await context.close();
+    txns.push(txn);
+  }
+  const arrived = await until(async () => {
+    const leads = await Promise.all(txns.map((t) => env.lead(t)));
+    return leads.every((e) => count(e, 'purchase') === 1) && leads;
+  }, 10000);
+  assert.ok(arrived, 'every purchase arrived');
+  for (const events of arrived) assert.equal(count(events, 'purchase'), 1);
+});
+
+test('the collector answering 503 for a while: every event arrives exactly once', async () => {
+  const context = await env.visitor();
+  await env.pause(true);
+  let txn;
+  try {
+    const page = await context.newPage();
+    await page.goto(`${env.publisher}/?utm_source=outage`);
+    txn = await ready(page);
+    for (let i = 0; i < 5; i++) await page.evaluate((n) => PT.event('quote_requested', { n }), i);
+    assert.equal(await page.evaluate(() => PT.flush()), false, 'flush reports the failed attempt');
+    await sleep(3000);
+    assert.equal((await env.lead(txn)).length, 0);
+  } finally {
+    await env.pause(false);
+  }
+  const events = await until(async () => { const e = await env.lead(txn); return e.length >= 7 && e; }, 20000);
+  assert.ok(events, 'events arrived after the outage');
+  await sleep(1500);
+  const final = await env.lead(txn);
+  assert.equal(final.length, 7);
+  assert.equal(count(final, 'base'), 1);
+  assert.deepEqual(final.filter((e) => e.event_id === 'quote_requested').map((e) => e.data.n).sort(), [0, 1, 2, 3, 4]);
+  await context.close();
+});
+
+test('the tag on the page twice (and a static copy): no duplicate events', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/twice.html`);
+  const txn = await ready(page);
+  await page.evaluate(() => PT.event('quote_requested'));
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  await sleep(1000);
+  const events = await env.lead(txn);
+  assert.equal(count(events, 'base'), 1);
+  assert.equal(count(events, 'click_sold'), 1);
+  assert.equal(count(events, 'quote_requested'), 1);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('the static tag with data-campaign fetches its configuration and works', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/static.html?sub1=static`);
+  const txn = await ready(page);
+  const events = await until(async () => { const e = await env.lead(txn); return e.length >= 2 && e; });
+  assert.equal(count(events, 'base'), 1);
+  assert.equal(events[0].attribution.params.sub1, 'static');
+  await context.close();
+});
+
+test('a CSP that forbids WebAssembly: the fallback still delivers the Base Event and queued calls', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/csp.html?utm_source=csp`);
+  const txn = await until(() => page.evaluate(() => PT.transactionId()));
+  assert.ok(txn, 'the fallback made a transaction');
+  const events = await until(async () => { const e = await env.lead(txn); return e.length >= 3 && e; });
+  assert.deepEqual(events.map((e) => e.event_id).sort(), ['base', 'click_sold', 'purchase']);
+  const purchase = events.find((e) => e.event_id === 'purchase');
+  assert.equal(purchase.data.plan, 'csp');
+  assert.equal(purchase.revenue, 25);
+  assert.equal(purchase.attribution.params.utm_source, 'csp');
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('a batch the collector refuses (4xx) is dropped, not retried', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  const posts = [];
+  page.on('request', (r) => { if (r.url().endsWith('/v1/events')) posts.push(r.method()); });
+  await page.goto(`${env.publisher}/closed.html`);
+  await ready(page);
+  assert.equal(await page.evaluate(() => PT.flush()), true, 'the outbox is empty: the refused batch was dropped');
+  await sleep(3000);
+  assert.equal(posts.filter((m) => m === 'POST').length, 1, 'one attempt, no retries');
+  assert.equal(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('pt_ob_')).length), 0);
+  assert.equal((await env.events('closed')).length, 0);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});

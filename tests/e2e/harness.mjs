@@ -1,0 +1,115 @@
+// End-to-end harness: the real collector (release build, fresh SQLite file), a publisher's web
+// server on another origin serving the fixture pages, and Debian's headless Chromium.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ADMIN_TOKEN = 'e2e-admin-token';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', reject);
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `f` until it returns a truthy value or `ms` pass; returns the last value. */
+export async function until(f, ms = 8000, step = 100) {
+  const end = Date.now() + ms;
+  let v;
+  while (Date.now() < end) {
+    v = await f();
+    if (v) return v;
+    await sleep(step);
+  }
+  return v;
+}
+
+/** Starts the collector and the publisher's server; returns what the tests need. */
+export async function start() {
+  const dir = mkdtempSync(join(tmpdir(), 'clickscript-e2e-'));
+  const [port, pubPort] = [await freePort(), await freePort()];
+  const collector = `http://127.0.0.1:${port}`;
+  // The publisher is another origin (localhost, not 127.0.0.1): cross-origin like a real site.
+  const publisher = `http://localhost:${pubPort}`;
+  const config = readFileSync(join(root, 'tests/e2e/config.json'), 'utf8').replaceAll('__PUBLISHER__', publisher);
+  writeFileSync(join(dir, 'config.json'), config);
+  const proc = spawn(join(root, 'target/release/collector'), [
+    '--config', join(dir, 'config.json'), '--db', join(dir, 'events.db'), '--port', String(port),
+    '--www', join(root, 'www'), '--pkg', join(root, 'pkg'), '--admin-token', ADMIN_TOKEN,
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = [];
+  proc.stdout.on('data', (d) => log.push(...String(d).trim().split('\n')));
+  proc.stderr.on('data', (d) => process.stderr.write(d));
+  await until(() => fetch(collector + '/v1/campaigns/e2e/config').then((r) => r.ok, () => false), 15000);
+
+  const pages = join(root, 'tests/e2e/pages');
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, publisher);
+    const name = url.pathname === '/' ? 'landing.html' : url.pathname.slice(1);
+    let body;
+    try { body = readFileSync(join(pages, name.replace(/[^a-z0-9_.-]/gi, '')), 'utf8'); } catch {
+      res.writeHead(404); res.end('not found'); return;
+    }
+    const headers = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' };
+    // A strict policy without 'wasm-unsafe-eval': WebAssembly cannot compile on this page.
+    if (name.startsWith('csp')) headers['content-security-policy'] = `script-src 'unsafe-inline' ${collector}; connect-src ${collector}`;
+    res.writeHead(200, headers);
+    res.end(body.replaceAll('__COLLECTOR__', collector));
+  });
+  await new Promise((r) => server.listen(pubPort, '127.0.0.1', r));
+  // "localhost" must reach the server on 127.0.0.1 as well.
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+  });
+  return {
+    collector, publisher, browser, log,
+    /** A fresh browser profile (a new visitor) whose pages record every uncaught error. */
+    async visitor() {
+      const context = await browser.newContext();
+      await context.addInitScript(() => {
+        window.__errors = [];
+        addEventListener('error', (e) => window.__errors.push(String(e.message || e)));
+        addEventListener('unhandledrejection', (e) => window.__errors.push('unhandled: ' + String(e.reason)));
+      });
+      return context;
+    },
+    async lead(txn) {
+      const r = await fetch(`${collector}/v1/leads/${txn}`);
+      return (await r.json()).events;
+    },
+    async events(campaign = 'e2e') {
+      const r = await fetch(`${collector}/v1/campaigns/${campaign}/events?limit=1000`);
+      return (await r.json()).events;
+    },
+    async pause(paused) {
+      const r = await fetch(`${collector}/admin/ingest`, {
+        method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ paused }),
+      });
+      if (!r.ok) throw new Error(`pause: ${r.status}`);
+    },
+    async stop() {
+      await browser.close();
+      server.close();
+      proc.kill();
+    },
+  };
+}
+
+/** Waits until the clickscript on `page` has started and returns the transaction ID. */
+export async function ready(page) {
+  await page.waitForFunction(() => window.PT && window.PT.q && window.PT.q.push !== Array.prototype.push, null, { timeout: 10000 });
+  return page.evaluate(() => PT.transactionId());
+}
+
+/** The uncaught errors the page saw. */
+export const errors = (page) => page.evaluate(() => window.__errors);

@@ -1,0 +1,99 @@
+//! Browser adapters in headless Chromium (`wasm-pack test --headless --chrome`).
+#![cfg(target_arch = "wasm32")]
+
+use clickscript::web::{cookie, storage::Store, transport};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn local() -> web_sys::Storage {
+    web_sys::window().unwrap().local_storage().unwrap().unwrap()
+}
+
+#[wasm_bindgen_test]
+fn storage_round_trips_and_lists_keys() {
+    let s = Store::open();
+    assert!(s.persistent());
+    assert!(s.set("pt_test_a", "1"));
+    assert!(s.set("pt_test_b", "2"));
+    assert_eq!(s.get("pt_test_a").as_deref(), Some("1"));
+    assert_eq!(local().get_item("pt_test_b").unwrap().as_deref(), Some("2"));
+    let mut keys = s.keys("pt_test_");
+    keys.sort();
+    assert_eq!(keys, ["pt_test_a", "pt_test_b"]);
+    s.remove("pt_test_a");
+    s.remove("pt_test_b");
+    assert_eq!(s.get("pt_test_a"), None);
+}
+
+#[wasm_bindgen_test]
+fn blocked_storage_keeps_values_in_memory() {
+    let s = Store::memory_only();
+    assert!(!s.persistent());
+    assert!(
+        !s.set("pt_test_blocked", "v"),
+        "reports that the value is not persisted"
+    );
+    assert_eq!(s.get("pt_test_blocked").as_deref(), Some("v"));
+    assert_eq!(s.keys("pt_test_blocked"), ["pt_test_blocked"]);
+}
+
+#[wasm_bindgen_test]
+fn full_storage_keeps_values_in_memory_without_throwing() {
+    let ls = local();
+    let chunk = "x".repeat(512 * 1024);
+    let mut filler = Vec::new();
+    for i in 0..64 {
+        let k = format!("pt_fill_{i}");
+        if ls.set_item(&k, &chunk).is_err() {
+            break;
+        }
+        filler.push(k);
+    }
+    let s = Store::open();
+    let big = "y".repeat(600 * 1024);
+    assert!(
+        !s.set("pt_test_full", &big),
+        "the quota error is caught and reported"
+    );
+    assert_eq!(s.get("pt_test_full").map(|v| v.len()), Some(big.len()));
+    for k in &filler {
+        ls.remove_item(k).unwrap();
+    }
+    assert!(
+        s.set("pt_test_full", "small"),
+        "written through again once there is room"
+    );
+    assert_eq!(
+        ls.get_item("pt_test_full").unwrap().as_deref(),
+        Some("small")
+    );
+    s.remove("pt_test_full");
+}
+
+#[wasm_bindgen_test]
+fn cookies_are_written_and_read() {
+    cookie::set("pt_test_cookie", "abc", 60, None);
+    assert_eq!(cookie::get("pt_test_cookie").as_deref(), Some("abc"));
+    assert_eq!(cookie::get("pt_test_cook"), None);
+    cookie::set("pt_test_cookie", "", 0, None);
+    assert_eq!(cookie::get("pt_test_cookie"), None);
+}
+
+#[wasm_bindgen_test]
+async fn a_network_error_has_no_status() {
+    // Port 9 (discard) is closed on loopback: the fetch fails like a dropped network.
+    let answer = transport::post("http://127.0.0.1:9/v1/events", "{}").await;
+    assert_eq!(answer.status, None);
+    assert_eq!(answer.retry_after, None);
+}
+
+#[wasm_bindgen_test]
+fn a_beacon_is_handed_to_the_browser() {
+    assert!(transport::beacon("http://127.0.0.1:9/v1/events", "{}"));
+    // Far over the 64 KiB beacon quota: refused, not thrown.
+    assert!(!transport::beacon(
+        "http://127.0.0.1:9/v1/events",
+        &"z".repeat(70 * 1024)
+    ));
+}

@@ -1,0 +1,106 @@
+/* Clickscript fallback, loaded only when WebAssembly cannot run (for example a
+   Content-Security-Policy without 'wasm-unsafe-eval'). Plain JS: it resumes or creates the lead
+   with the same cookie and storage record as the WebAssembly build, fires the Base Event (and
+   Base Click Sold when the campaign says so) once per lead, and sends them and the queued calls
+   with sendBeacon in the same wire format. Best effort: no outbox, no retry. */
+(function (w, d) {
+  w.__ptFallback = function (cfg, debug) {
+    var log = function (m, x) { debug && console.warn('[clickscript fallback] ' + m, x); };
+    var rnd = function (n) { var a = new Uint8Array(n); (w.crypto || w.msCrypto).getRandomValues(a); return a; };
+    var hex = function (a) { var s = ''; for (var i = 0; i < a.length; i++) s += (a[i] < 16 ? '0' : '') + a[i].toString(16); return s; };
+    var fmt = function (h) { return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20, 32); };
+    var v4 = function () { var a = rnd(16); a[6] = a[6] & 15 | 64; a[8] = a[8] & 63 | 128; return fmt(hex(a)); };
+    var v7 = function () {
+      var a = rnd(16), t = Date.now();
+      for (var i = 5; i >= 0; i--) { a[i] = t % 256; t = Math.floor(t / 256); }
+      a[6] = a[6] & 15 | 112; a[8] = a[8] & 63 | 128; return fmt(hex(a));
+    };
+    var isId = function (s) { return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s || ''); };
+    var cid = cfg.campaign, now = Date.now(), day = 864e5;
+    var get = function (k) { try { return localStorage.getItem(k); } catch (e) { return null; } };
+    var put = function (k, v) { try { localStorage.setItem(k, v); } catch (e) { log('storage blocked', e); } };
+    var params = new URLSearchParams(location.search);
+    var ck = d.cookie.match('(?:^|; )pt_txn_' + cid + '=([^;]*)');
+    // The record the WebAssembly build keeps: 1|txn|expires|visitor|session|last_seen|seq|fired
+    var rec = (get('pt_id_' + cid) || '').split('|');
+    var stored = rec.length == 8 && rec[0] == '1' && isId(rec[1]) ? rec : null;
+    var txn = [params.get('transaction_id'), ck && ck[1]].filter(isId)[0]
+      || (stored && +stored[2] > now ? stored[1] : v4());
+    var same = stored && stored[1] == txn;
+    var id = {
+      txn: txn, exp: same ? +stored[2] : now + cfg.cookie_days * day,
+      visitor: stored ? stored[3] : v4(),
+      session: stored && now - stored[5] < 18e5 ? stored[4] : v4(),
+      seq: same ? +stored[6] : 0, fired: same && stored[7] ? stored[7].split(',') : []
+    };
+    var save = function () {
+      d.cookie = 'pt_txn_' + cid + '=' + id.txn + '; Max-Age=' + Math.floor((id.exp - Date.now()) / 1000) + '; Path=/; SameSite=Lax'
+        + (cfg.cookie_domain ? '; Domain=' + cfg.cookie_domain : '') + (location.protocol == 'https:' ? '; Secure' : '');
+      put('pt_id_' + cid, ['1', id.txn, id.exp, id.visitor, id.session, Date.now(), id.seq, id.fired.join(',')].join('|'));
+    };
+    var attribution = function (url) {
+      var a = { params: {}, click_ids: {} }, ids = ['gclid', 'gbraid', 'wbraid', 'fbclid', 'msclkid', 'ttclid', 'li_fat_id', 'twclid'];
+      try {
+        new URL(url).searchParams.forEach(function (v, k) {
+          if (!k || k == 'pt_debug' || k == 'transaction_id') return;
+          var m = ids.indexOf(k) >= 0 ? a.click_ids : a.params;
+          if (m === a.click_ids && !v) return;
+          if (!m[k]) m[k] = v.slice(0, 512);
+        });
+      } catch (e) { }
+      return a;
+    };
+    var sent = [];
+    var fire = function (eid, props, url, ts) {
+      var def = (cfg.events || []).filter(function (e) { return e.id == eid; })[0];
+      if (!def) { log('unknown event ID, not sent', eid); return false; }
+      if (!def.multi && id.fired.indexOf(eid) >= 0) { log('already fired for this lead', eid); return false; }
+      if (!def.multi) id.fired.push(eid);
+      id.seq++;
+      save();
+      var data = {}, revenue = def.revenue;
+      for (var k in props || {}) {
+        var v = props[k];
+        if (k == 'revenue') { if (typeof v == 'number' && v >= 0) revenue = v; }
+        else if (/^(string|number|boolean)$/.test(typeof v)) data[k] = v;
+      }
+      url = url || location.href;
+      var e = {
+        uid: v7(), event_id: eid, category: def.category, txn: id.txn, visitor: id.visitor, session: id.session,
+        ts: ts || Date.now(), seq: id.seq,
+        page: {
+          url: url, referrer: d.referrer, title: d.title, language: navigator.language || '',
+          time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || '',
+          screen: screen.width + 'x' + screen.height, viewport: innerWidth + 'x' + innerHeight
+        },
+        attribution: attribution(url), data: data, consent: null, bot: !!navigator.webdriver
+      };
+      if (revenue != null) e.revenue = revenue;
+      log('event', e);
+      sent.push(e);
+      // Sent in a microtask so that the lead events and the replayed queue go in one beacon.
+      if (sent.length == 1) Promise.resolve().then(send);
+      return true;
+    };
+    var send = function () {
+      var batch = sent.splice(0, 100);
+      if (!batch.length) return;
+      var ok = navigator.sendBeacon(cfg.collector + '/v1/events',
+        JSON.stringify({ v: 1, cid: cid, sent_at: Date.now(), events: batch }));
+      log(ok ? 'beacon' : 'beacon refused', batch.length);
+      send();
+    };
+    save();
+    fire(cfg.system.base);
+    if (cfg.click_with_base !== false) fire(cfg.system.click_sold);
+    return {
+      event: fire,
+      click: function (o, url, ts) {
+        fire(cfg.system.base, 0, url, ts); fire(cfg.system.click_sold, 0, url, ts);
+        return Promise.resolve(id.txn);
+      },
+      flush: function () { send(); return Promise.resolve(true); },
+      transactionId: function () { return id.txn; }
+    };
+  };
+})(window, document);
