@@ -4,7 +4,6 @@
 use wasm_bindgen::prelude::*;
 
 use crate::core::attribution::query_param;
-use crate::core::config::Config;
 use crate::web::console::{error, set_debug};
 use crate::web::tracker::{self, Tracker};
 use crate::web::{page, tracker::with};
@@ -31,10 +30,10 @@ pub fn start(config: JsValue, debug: bool) -> bool {
     if tracker::started() {
         return false;
     }
-    let cfg: Config = match serde_wasm_bindgen::from_value(config) {
+    let cfg = match crate::web::config::read(&config) {
         Ok(c) => c,
         Err(e) => {
-            error("invalid configuration, not started", &e.into());
+            error("invalid configuration, not started", &e.0.into());
             return false;
         }
     };

@@ -46,6 +46,18 @@ pub enum Scope {
     Campaign,
 }
 
+impl Scope {
+    /// The scope with wire name `s`.
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "system" => Some(Scope::System),
+            "org" => Some(Scope::Org),
+            "campaign" => Some(Scope::Campaign),
+            _ => None,
+        }
+    }
+}
+
 /// One event the campaign may fire.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,19 +136,15 @@ impl Config {
             fail("cookie_days".into(), "must be between 1 and 400");
         }
         for (i, e) in self.events.iter().enumerate() {
+            // Concatenation, not format!: this runs in the browser too.
+            let at = |field| ["events[", &i.to_string(), "].", field].concat();
             if !is_valid_id(&e.id) {
-                fail(
-                    format!("events[{i}].id"),
-                    "must be 1-64 characters of A-Z a-z 0-9 _ - . :",
-                );
+                fail(at("id"), "must be 1-64 characters of A-Z a-z 0-9 _ - . :");
             } else if self.events[..i].iter().any(|o| o.id == e.id) {
-                fail(format!("events[{i}].id"), "is defined twice");
+                fail(at("id"), "is defined twice");
             }
             if matches!(e.revenue, Some(r) if !r.is_finite() || r < 0.0) {
-                fail(
-                    format!("events[{i}].revenue"),
-                    "must be a non-negative number",
-                );
+                fail(at("revenue"), "must be a non-negative number");
             }
         }
         let system = [
@@ -187,6 +195,15 @@ mod tests {
         assert!(!c.event("base").unwrap().multi);
         assert!(c.event("nope").is_none());
         assert_eq!(c.validate(), vec![]);
+    }
+
+    #[test]
+    fn scope_names_match_serde() {
+        for s in [Scope::System, Scope::Org, Scope::Campaign] {
+            let name = serde_json::to_string(&s).unwrap();
+            assert_eq!(Scope::parse(name.trim_matches('"')), Some(s));
+        }
+        assert_eq!(Scope::parse("global"), None);
     }
 
     #[test]

@@ -20,6 +20,19 @@ pub enum Category {
 }
 
 impl Category {
+    /// Every category, in wire order.
+    pub const ALL: [Category; 4] = [
+        Category::Lead,
+        Category::Engagement,
+        Category::Click,
+        Category::Conversion,
+    ];
+
+    /// The category with wire name `s`.
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -117,4 +130,21 @@ pub struct Event {
     /// Whether the browser looked automated (`navigator.webdriver`).
     #[serde(default)]
     pub bot: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn category_names_match_serde() {
+        for c in Category::ALL {
+            assert_eq!(Category::parse(c.as_str()), Some(c));
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.as_str())
+            );
+        }
+        assert_eq!(Category::parse("sale"), None);
+    }
 }

@@ -206,7 +206,12 @@ impl Tracker {
             }
         }
         let mut add = |k: &str, v: JsValue| {
-            let text = v.as_string().or_else(|| v.as_f64().map(|n| n.to_string()));
+            // JSON.stringify of a number: Rust's float formatting would add ~10 KB to the wasm.
+            let text = v.as_string().or_else(|| {
+                v.as_f64()
+                    .and_then(|_| js_sys::JSON::stringify(&v).ok())
+                    .and_then(|s| s.as_string())
+            });
             if let Some(text) = text {
                 let k = truncate(k, MAX_KEY_LEN).to_owned();
                 if self.attribution.params.len() < MAX_FIELDS
