@@ -14,7 +14,7 @@ setup:
 	@wasm-bindgen --version 2>/dev/null | grep -qF "$(WASM_BINDGEN_VERSION)" || \
 	  cargo install --quiet wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)"
 	@command -v wasm-pack >/dev/null || cargo install --quiet wasm-pack --version 0.15.1
-	@[ -x node_modules/.bin/wasm-opt ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent
+	@[ -x node_modules/.bin/wasm-opt ] && [ -x node_modules/.bin/tsc ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent
 
 build: setup
 	tools/build-wasm.sh
@@ -24,12 +24,12 @@ demo: build
 	@echo "Demo landing page: http://127.0.0.1:$(PORT)/   dashboard: http://127.0.0.1:$(PORT)/dashboard"
 	target/release/collector --port $(PORT)
 
-test: build
+test: build lint
 	cargo test --workspace
 	CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome
 	node --test --test-concurrency=1 tests/e2e/
 
-lint:
+lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings

@@ -160,6 +160,7 @@ fn install_page_listeners() {
     }
     // pageshow after the back/forward cache: the page is alive again.
     gloo_events::EventListener::new(&window, "pageshow", |_| {
+        with(|t| t.revive());
         tracker::drain();
     })
     .forget();

@@ -31,7 +31,20 @@
     urlParameter: function (n) { try { return new URL(location.href).searchParams.get(n); } catch (e) { return null; } },
     transactionId: function () { var m = d.cookie.match('(?:^|; )pt_txn_' + cid + '=([^;]*)'); return m ? m[1] : null; }
   };
+  // A visitor who leaves before the WebAssembly ran: the queued calls wait in localStorage for
+  // the next page of this origin, which replays them with their own URL and time.
+  var saved = 'pt_q_' + cid, started = 0;
+  var store = function (v) { try { v ? localStorage.setItem(saved, v) : localStorage.removeItem(saved); } catch (e) { } };
+  try { q.unshift.apply(q, JSON.parse(localStorage.getItem(saved)) || []); } catch (e) { }
+  store();
+  addEventListener('pagehide', function () {
+    if (!started && q.length) store(JSON.stringify(q.map(function (c) { return c.slice(0, 4); })));
+  });
+  // Back from the back/forward cache: this page replays its queue itself.
+  addEventListener('pageshow', function (e) { e.persisted && !started && store(); });
   var replay = function (api) {
+    started = 1;
+    store();
     var call = function (c) {
       try {
         var r = api[c[0]](c[1][0], c[1][1], c[2], c[3]);

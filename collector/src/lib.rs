@@ -375,8 +375,8 @@ async fn lead(State(app): State<App>, Path(txn): Path<String>) -> Response {
 /// `PUT /admin/ingest {"paused": true}`: maintenance switch. Ingest then answers 503 with
 /// `Retry-After`, and the clickscripts keep their events until it is lifted.
 async fn admin_ingest(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
-    if let Err(r) = authorize(&app, &headers) {
-        return r;
+    if let Some(refusal) = refuse_admin(&app, &headers) {
+        return refusal;
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -396,9 +396,10 @@ async fn admin_ingest(State(app): State<App>, headers: HeaderMap, body: Body) ->
     }
 }
 
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+/// The refusal of an admin request, or `None` when it carries the admin token.
+fn refuse_admin(app: &App, headers: &HeaderMap) -> Option<Response> {
     let Some(token) = &app.admin_token else {
-        return Err(error(
+        return Some(error(
             StatusCode::NOT_FOUND,
             "the admin API is off (start the collector with --admin-token)",
         ));
@@ -408,8 +409,8 @@ fn authorize(app: &App, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "));
     match given {
-        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(()),
-        _ => Err(error(
+        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => None,
+        _ => Some(error(
             StatusCode::UNAUTHORIZED,
             "missing or wrong admin token",
         )),

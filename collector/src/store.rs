@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde_json::Value;
 
 use crate::catalog::Catalog;
@@ -205,18 +205,6 @@ impl Store {
         )?;
         let rows = stmt.query_map(params![txn], row_json)?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// The stored campaign IDs and names.
-    pub fn campaign_exists(conn: &Connection, campaign: &str) -> Result<bool, StoreError> {
-        Ok(conn
-            .query_row(
-                "SELECT 1 FROM campaigns WHERE id = ?1",
-                params![campaign],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
     }
 }
 

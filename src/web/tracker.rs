@@ -58,6 +58,10 @@ pub struct Tracker {
     timer: Option<Timeout>,
     /// `PT.flush()` promises waiting for the outbox to drain.
     waiters: Vec<js_sys::Function>,
+    /// The page has gone (pagehide): its heartbeat stays `0` so the next page adopts its outbox.
+    gone: bool,
+    /// When the last beacon went, so that the hidden + pagehide pair of one unload beacons once.
+    last_beacon: u64,
 }
 
 fn key(parts: &[&str]) -> String {
@@ -77,6 +81,8 @@ impl Tracker {
             in_flight: Vec::new(),
             timer: None,
             waiters: Vec::new(),
+            gone: false,
+            last_beacon: 0,
             cfg,
             store,
             ident,
@@ -122,8 +128,15 @@ impl Tracker {
     }
 
     fn heartbeat(&self) {
+        let beat = if self.gone { 0 } else { now() };
         self.store
-            .set(&self.heartbeat_key(&self.tab), &now().to_string());
+            .set(&self.heartbeat_key(&self.tab), &beat.to_string());
+    }
+
+    /// The page is back from the back/forward cache: its outbox is its own again.
+    pub fn revive(&mut self) {
+        self.gone = false;
+        self.heartbeat();
     }
 
     fn save_outbox(&mut self) {
@@ -400,18 +413,23 @@ impl Tracker {
     /// the outbox: a later page or this one, if it comes back, sends them again under the same
     /// uids (the collector answers duplicates), so a beacon that silently failed loses nothing.
     pub fn on_hide(&mut self, page_gone: bool) {
+        self.gone |= page_gone;
         let now = now();
+        // Chromium fires visibilitychange (hidden) and pagehide for one unload: beacon once.
+        if now.saturating_sub(self.last_beacon) > 1_000 {
+            self.last_beacon = now;
+            self.beacon_pending(now);
+        }
+        self.save_outbox();
+    }
+
+    fn beacon_pending(&mut self, now: u64) {
         let url = key(&[&self.cfg.collector, EVENTS_PATH]);
-        let pending: Vec<Entry> = self
-            .outbox
-            .entries()
-            .iter()
-            .filter(|e| !self.in_flight.contains(&e.uid))
-            .cloned()
-            .collect();
         let mut rest = Outbox::default();
-        for e in pending {
-            rest.push(e);
+        for e in self.outbox.entries() {
+            if !self.in_flight.contains(&e.uid) {
+                rest.push(e.clone());
+            }
         }
         let mut beaconed = Vec::new();
         loop {
@@ -430,10 +448,6 @@ impl Tracker {
             beaconed.extend(uids);
         }
         self.outbox.defer(&beaconed, now + AFTER_BEACON_MS);
-        self.save_outbox();
-        if page_gone {
-            self.store.set(&self.heartbeat_key(&self.tab), "0");
-        }
     }
 }
 

@@ -184,3 +184,85 @@ test('a batch the collector refuses (4xx) is dropped, not retried', async () => 
   assert.deepEqual(await errors(page), []);
   await context.close();
 });
+
+test('a dropped network: events wait in the outbox and arrive once it is back', async () => {
+  const context = await env.visitor();
+  const { page, txn } = await openLanding(context);
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  await context.setOffline(true);
+  await page.evaluate(() => { PT.event('quote_requested', { n: 1 }); PT.event('quote_requested', { n: 2 }); });
+  assert.equal(await page.evaluate(() => PT.flush()), false);
+  assert.equal(count(await env.lead(txn), 'quote_requested'), 0);
+  await context.setOffline(false);
+  const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') >= 2 && e; }, 15000);
+  assert.ok(events, 'delivered after the network came back');
+  await sleep(1000);
+  assert.equal(count(await env.lead(txn), 'quote_requested'), 2);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('what a closed tab could not deliver is adopted by the next tab and arrives once', async () => {
+  const context = await env.visitor();
+  await env.pause(true);
+  let txn;
+  try {
+    const first = await context.newPage();
+    await first.goto(`${env.publisher}/`);
+    txn = await ready(first);
+    await first.evaluate(() => PT.event('quote_requested', { tab: 1 }));
+    assert.equal(await first.evaluate(() => PT.flush()), false);
+    const pending = await first.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('pt_ob_')).length);
+    assert.equal(pending, 1, 'the undelivered events wait in the first tab\'s outbox');
+    await first.close({ runBeforeUnload: true });
+    // The beacon at close met the paused collector too: nothing is stored yet.
+    await sleep(500);
+    assert.equal((await env.lead(txn)).length, 0);
+  } finally {
+    await env.pause(false);
+  }
+  const second = await context.newPage();
+  await second.goto(`${env.publisher}/plain.html`);
+  await second.goto(`${env.publisher}/`);
+  assert.equal(await ready(second), txn, 'same visitor, same lead');
+  const events = await until(async () => { const e = await env.lead(txn); return e.length >= 3 && e; }, 15000);
+  assert.ok(events, 'the second tab delivered the first tab\'s events');
+  await sleep(1000);
+  const final = await env.lead(txn);
+  assert.deepEqual(final.map((e) => e.event_id).sort(), ['base', 'click_sold', 'quote_requested']);
+  assert.equal(await second.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('pt_ob_')).length), 0);
+  await context.close();
+});
+
+test('a visitor who leaves before the WebAssembly loaded: the queued call arrives once', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/early.html`);
+  await page.waitForURL('**/landing.html');
+  const txn = await ready(page);
+  const events = await until(async () => { const e = await env.lead(txn); return count(e, 'purchase') >= 1 && e; });
+  assert.ok(events, 'the early purchase arrived');
+  await sleep(1000);
+  const final = await env.lead(txn);
+  assert.equal(count(final, 'purchase'), 1);
+  const purchase = final.find((e) => e.event_id === 'purchase');
+  assert.equal(purchase.data.early, 1);
+  assert.match(purchase.page.url, /early\.html/, 'the call keeps the URL it was made on');
+  assert.equal(count(final, 'base'), 1);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('a double click fires a once-per-lead event once and a multi-trigger event twice', async () => {
+  const context = await env.visitor();
+  const { page, txn } = await openLanding(context);
+  await page.dblclick('#buy');
+  await page.dblclick('#quote');
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  await sleep(500);
+  const events = await env.lead(txn);
+  assert.equal(count(events, 'purchase'), 1);
+  assert.equal(count(events, 'quote_requested'), 2);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
