@@ -130,7 +130,7 @@ pub fn event(raw: &RawValue, campaign: &Campaign, now_ms: u64) -> Result<NewEven
             if map.len() > MAX_FIELDS {
                 return Err(format!("{field}: more than {MAX_FIELDS} entries"));
             }
-            for (k, v) in map {
+            for (k, v) in map.iter() {
                 check_len(field, k, MAX_KEY_LEN)?;
                 check_len(field, v, MAX_TEXT_LEN)?;
             }
@@ -138,7 +138,7 @@ pub fn event(raw: &RawValue, campaign: &Campaign, now_ms: u64) -> Result<NewEven
         if e.data.len() > MAX_FIELDS {
             return Err(format!("data: more than {MAX_FIELDS} fields"));
         }
-        for (k, v) in &e.data {
+        for (k, v) in e.data.iter() {
             check_len("data key", k, MAX_KEY_LEN)?;
             match v {
                 clickscript::core::event::Scalar::Text(s) => {

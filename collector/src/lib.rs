@@ -26,7 +26,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use catalog::Catalog;
 use store::{Inserted, Store};
 
-/// Where the loader's inlined configuration goes in `www/clickscript.js`.
+/// Where the loader's inlined configuration goes in `pkg/loader.js` (built from `www/clickscript.js`).
 pub const CONFIG_PLACEHOLDER: &str = "/*PT_CONFIG*/null";
 
 /// Shared state of the request handlers.
@@ -36,7 +36,7 @@ pub struct App {
     pub catalog: Arc<RwLock<Catalog>>,
     /// The database.
     pub store: Store,
-    /// The loader's source, with `CONFIG_PLACEHOLDER` in it.
+    /// The minified loader, with `CONFIG_PLACEHOLDER` in it.
     pub loader: Arc<String>,
     /// The demo pages and the loader.
     pub www: PathBuf,
@@ -102,6 +102,9 @@ pub fn router(app: App) -> Router {
     let pkg = ServeDir::new(&app.pkg);
     let www = ServeDir::new(&app.www);
     let dashboard = ServeFile::new(app.www.join("dashboard.html"));
+    // The static tag and the fallback are the minified builds in pkg/, like the served loader.
+    let static_loader = ServeFile::new(app.pkg.join("loader.js"));
+    let fallback = ServeFile::new(app.pkg.join("fallback.js"));
     Router::new()
         .route("/sdk/{campaign}/clickscript.js", get(loader))
         .route("/v1/campaigns/{campaign}/config", get(config))
@@ -110,6 +113,8 @@ pub fn router(app: App) -> Router {
         .route("/v1/leads/{txn}", get(lead))
         .route("/admin/ingest", put(admin_ingest))
         .route_service("/dashboard", dashboard)
+        .route_service("/clickscript.js", static_loader)
+        .route_service("/fallback.js", fallback)
         .nest_service(
             "/pkg",
             tower::ServiceBuilder::new()

@@ -29,7 +29,7 @@ struct Cli {
     /// Folder of the loader and demo pages.
     #[arg(long, default_value = "www")]
     www: PathBuf,
-    /// Folder of the built wasm package.
+    /// Folder of the built wasm package, minified loader and fallback.
     #[arg(long, default_value = "pkg")]
     pkg: PathBuf,
     /// Base URL pages reach the collector at (default: from each request's Host).
@@ -82,19 +82,20 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let loader = match std::fs::read_to_string(cli.www.join("clickscript.js")) {
+    let loader_path = cli.pkg.join("loader.js");
+    let loader = match std::fs::read_to_string(&loader_path) {
         Ok(l) if l.contains(CONFIG_PLACEHOLDER) => l,
         Ok(_) => {
             eprintln!(
-                "error: {}/clickscript.js lacks {CONFIG_PLACEHOLDER}",
-                cli.www.display()
+                "error: {} lacks {CONFIG_PLACEHOLDER}",
+                loader_path.display()
             );
             return ExitCode::FAILURE;
         }
         Err(e) => {
             eprintln!(
-                "error: cannot read {}/clickscript.js: {e}",
-                cli.www.display()
+                "error: cannot read {} (build it with tools/build-wasm.sh): {e}",
+                loader_path.display()
             );
             return ExitCode::FAILURE;
         }

@@ -46,9 +46,7 @@ pub fn parse_query(query: &str) -> Attribution {
         match map.get_mut(key) {
             Some(old) if old.is_empty() => *old = value.to_owned(),
             Some(_) => {}
-            None if room => {
-                map.insert(key.to_owned(), value.to_owned());
-            }
+            None if room => map.insert(key.to_owned(), value.to_owned()),
             None => {}
         }
     }

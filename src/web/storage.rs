@@ -2,14 +2,14 @@
 //! make storage throw; every such error is caught here and the value is kept in memory instead,
 //! so the page's events still go out while it is open.
 
+use crate::core::event::Fields;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 /// Storage for the clickscript's records.
 pub struct Store {
     local: Option<web_sys::Storage>,
     /// Values whose last write to localStorage failed: these win over localStorage.
-    memory: RefCell<BTreeMap<String, String>>,
+    memory: RefCell<Fields<String>>,
 }
 
 impl Store {
@@ -70,7 +70,8 @@ impl Store {
         let mut keys: Vec<String> = self
             .memory
             .borrow()
-            .keys()
+            .iter()
+            .map(|(k, _)| k)
             .filter(|k| k.starts_with(prefix))
             .cloned()
             .collect();

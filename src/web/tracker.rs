@@ -8,7 +8,6 @@
 //! the collector answers as duplicates. So one outbox entry is drained by one tab at a time.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 use gloo_timers::callback::Timeout;
 use serde::Serialize;
@@ -18,7 +17,7 @@ use super::console::{error, info};
 use super::{cookie, now, page, random16, storage::Store, transport};
 use crate::core::attribution::{parse_query, query_param};
 use crate::core::config::{Config, EventDef};
-use crate::core::event::{Attribution, Event, Scalar};
+use crate::core::event::{Attribution, Event, Fields, Scalar};
 use crate::core::identity::{Identity, Sources};
 use crate::core::ids::{is_uuid, uuid_v4, uuid_v7};
 use crate::core::limits::{truncate, MAX_FIELDS, MAX_KEY_LEN, MAX_TEXT_LEN};
@@ -499,8 +498,8 @@ fn entries(obj: &JsValue) -> Vec<(String, JsValue)> {
 }
 
 /// Free data and revenue from a call's props: scalars only, within the collector's limits.
-fn read_props(props: &JsValue, def: &EventDef) -> (BTreeMap<String, Scalar>, Option<f64>) {
-    let mut data = BTreeMap::new();
+fn read_props(props: &JsValue, def: &EventDef) -> (Fields<Scalar>, Option<f64>) {
+    let mut data = Fields::default();
     let mut revenue = def.revenue;
     for (k, v) in entries(props) {
         if k == "revenue" {
