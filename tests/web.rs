@@ -97,3 +97,70 @@ fn a_beacon_is_handed_to_the_browser() {
         &"z".repeat(70 * 1024)
     ));
 }
+
+fn js(json: &str) -> wasm_bindgen::JsValue {
+    js_sys::JSON::parse(json).unwrap()
+}
+
+const SYSTEM: &str = r#""system":{"base":"base","click_sold":"click_sold","form_sold":"form_sold","call_sold":"call_sold"}"#;
+
+#[wasm_bindgen_test]
+fn the_served_configuration_is_read_with_defaults() {
+    let cfg = clickscript::web::config::read(&js(&format!(
+        r#"{{"campaign":"c","collector":"http://x",{SYSTEM},"events":[{{"id":"base","category":"lead","scope":"system"}},{{"id":"q","category":"engagement","multi":true,"revenue":2.5}}]}}"#
+    )))
+    .ok()
+    .unwrap();
+    assert_eq!(cfg.campaign, "c");
+    assert_eq!(cfg.cookie_days, 30);
+    assert!(cfg.click_with_base);
+    assert_eq!(cfg.cookie_domain, None);
+    let q = cfg.event("q").unwrap();
+    assert!(q.multi);
+    assert_eq!(q.revenue, Some(2.5));
+    assert_eq!(
+        cfg.event("base").unwrap().scope,
+        clickscript::core::config::Scope::System
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_malformed_configuration_names_the_field() {
+    let cases = [
+        ("null".to_string(), "configuration: must be an object"),
+        (
+            r#"{"collector":"http://x"}"#.to_string(),
+            "campaign: must be a string",
+        ),
+        (
+            format!(r#"{{"campaign":"c","collector":"http://x","system":{{}}}}"#),
+            "system.base: must be a string",
+        ),
+        (
+            format!(r#"{{"campaign":"c","collector":"http://x",{SYSTEM},"events":{{}}}}"#),
+            "events: must be an array",
+        ),
+        (
+            format!(
+                r#"{{"campaign":"c","collector":"http://x",{SYSTEM},"events":[{{"id":"a","category":"sale"}}]}}"#
+            ),
+            "events[0].category: must be",
+        ),
+        (
+            format!(
+                r#"{{"campaign":"c","collector":"http://x",{SYSTEM},"events":[{{"id":"a","category":"lead","multi":"yes"}}]}}"#
+            ),
+            "events[0].multi: must be true or false",
+        ),
+        (
+            format!(r#"{{"campaign":"c","collector":"http://x",{SYSTEM},"cookie_days":"30"}}"#),
+            "cookie_days: must be a number",
+        ),
+    ];
+    for (json, expected) in cases {
+        match clickscript::web::config::read(&js(&json)) {
+            Ok(_) => panic!("{json} was accepted"),
+            Err(e) => assert!(e.0.starts_with(expected), "{json}: {}", e.0),
+        }
+    }
+}

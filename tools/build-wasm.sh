@@ -19,5 +19,6 @@ terser=node_modules/.bin/terser
 "$terser" "$out_dir/clickscript.js" --module -c passes=2 -m -o "$out_dir/clickscript.js"
 "$terser" www/clickscript.js -c reduce_vars=false,evaluate=false,passes=2 -m --comments '/PT_CONFIG/' -o "$out_dir/loader.js"
 "$terser" www/fallback.js -c passes=2 -m -o "$out_dir/fallback.js"
+cp www/clickscript.d.ts "$out_dir/pt.d.ts"  # the types of window.PT ship with the package
 grep -qF '/*PT_CONFIG*/null' "$out_dir/loader.js" || { echo "loader.js lost its configuration placeholder" >&2; exit 1; }
 ls -l "$out_dir"/loader.js "$out_dir"/clickscript.js "$out_dir"/clickscript_bg.wasm "$out_dir"/fallback.js | awk '{print $5, $9}'

@@ -90,6 +90,7 @@ test('PT.event then navigating away at once: the event arrives (20 of 20)', asyn
     const { page, txn } = await openLanding(context);
     await page.evaluate((n) => { PT.event('purchase', { try: n }); location.href = '/plain.html'; }, i);
     await page.waitForURL('**/plain.html');
+    assert.deepEqual(await errors(page), []);
     await context.close();
     txns.push(txn);
   }
@@ -113,6 +114,7 @@ test('the collector answering 503 for a while: every event arrives exactly once'
     assert.equal(await page.evaluate(() => PT.flush()), false, 'flush reports the failed attempt');
     await sleep(3000);
     assert.equal((await env.lead(txn)).length, 0);
+    assert.deepEqual(await errors(page), []);
   } finally {
     await env.pause(false);
   }
@@ -150,6 +152,7 @@ test('the static tag with data-campaign fetches its configuration and works', as
   const events = await until(async () => { const e = await env.lead(txn); return e.length >= 2 && e; });
   assert.equal(count(events, 'base'), 1);
   assert.equal(events[0].attribution.params.sub1, 'static');
+  assert.deepEqual(await errors(page), []);
   await context.close();
 });
 
@@ -263,6 +266,53 @@ test('a double click fires a once-per-lead event once and a multi-trigger event 
   const events = await env.lead(txn);
   assert.equal(count(events, 'purchase'), 1);
   assert.equal(count(events, 'quote_requested'), 2);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('debug mode names each problem in the console; without it the clickscript is silent', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  const logs = [];
+  page.on('console', (m) => { if (m.text().includes('[clickscript]')) logs.push(`${m.type()} ${m.text()}`); });
+  await page.goto(`${env.publisher}/?pt_debug=1`);
+  const txn = await ready(page);
+  await page.evaluate(() => { PT.event('no_such_event'); PT.event('quote_requested', { nested: { a: 1 }, ok: 'yes', revenue: 'lots' }); });
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  assert.ok(logs.some((l) => l.startsWith('error') && l.includes('unknown event ID') && l.includes('no_such_event')), logs.join('\n'));
+  assert.ok(logs.some((l) => l.includes('data field dropped') && l.includes('nested')), logs.join('\n'));
+  assert.ok(logs.some((l) => l.includes('revenue must be a non-negative number')), logs.join('\n'));
+  assert.ok(logs.some((l) => l.includes('event') && l.includes('"event_id":"base"')), 'every event is logged');
+  assert.ok(logs.some((l) => l.includes('delivered')), 'deliveries are logged');
+  const events = await env.lead(txn);
+  assert.equal(count(events, 'no_such_event'), 0);
+  const quote = events.find((e) => e.event_id === 'quote_requested');
+  assert.deepEqual(quote.data, { ok: 'yes' });
+  assert.equal(quote.revenue, undefined);
+
+  logs.length = 0;
+  const quiet = await context.newPage();
+  quiet.on('console', (m) => { if (m.text().includes('[clickscript]')) logs.push(m.text()); });
+  await quiet.goto(`${env.publisher}/`);
+  await ready(quiet);
+  await quiet.evaluate(() => { PT.event('no_such_event'); PT.event(42); PT.click('garbage'); PT.event('quote_requested', { nested: {} }); });
+  await quiet.evaluate(() => PT.flush());
+  assert.deepEqual(logs, []);
+  assert.deepEqual(await errors(page), []);
+  assert.deepEqual(await errors(quiet), []);
+  await context.close();
+});
+
+test('a hostile page (throwing storage, polluted prototypes, a foreign PT): events still arrive, nothing thrown', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/hostile.html?sub1=h`);
+  const txn = await ready(page);
+  await page.evaluate(() => PT.event('quote_requested', { n: 1 }));
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  const events = await env.lead(txn);
+  assert.deepEqual(events.map((e) => e.event_id).sort(), ['base', 'click_sold', 'quote_requested']);
+  assert.equal(events[0].attribution.params.sub1, 'h');
   assert.deepEqual(await errors(page), []);
   await context.close();
 });
