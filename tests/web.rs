@@ -133,7 +133,7 @@ fn a_malformed_configuration_names_the_field() {
             "campaign: must be a string",
         ),
         (
-            format!(r#"{{"campaign":"c","collector":"http://x","system":{{}}}}"#),
+            r#"{"campaign":"c","collector":"http://x","system":{}}"#.to_string(),
             "system.base: must be a string",
         ),
         (
