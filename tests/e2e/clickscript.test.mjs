@@ -316,3 +316,35 @@ test('a hostile page (throwing storage, polluted prototypes, a foreign PT): even
   assert.deepEqual(await errors(page), []);
   await context.close();
 });
+
+test('two tabs open at once through an outage: every event of both arrives exactly once', async () => {
+  const context = await env.visitor();
+  await env.pause(true);
+  let txn;
+  try {
+    const a = await context.newPage();
+    await a.goto(`${env.publisher}/`);
+    txn = await ready(a);
+    const b = await context.newPage();
+    await b.goto(`${env.publisher}/plain.html`);
+    await b.goto(`${env.publisher}/?tab=b`);
+    assert.equal(await ready(b), txn, 'one visitor, one lead in both tabs');
+    for (let i = 0; i < 3; i++) {
+      await a.evaluate((n) => PT.event('quote_requested', { tab: 'a', n }), i);
+      await b.evaluate((n) => PT.event('quote_requested', { tab: 'b', n }), i);
+    }
+    await sleep(1500);
+    assert.equal((await env.lead(txn)).length, 0);
+  } finally {
+    await env.pause(false);
+  }
+  const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') >= 6 && e; }, 20000);
+  assert.ok(events, 'both tabs delivered after the outage');
+  await sleep(2000);
+  const final = await env.lead(txn);
+  const quotes = final.filter((e) => e.event_id === 'quote_requested').map((e) => `${e.data.tab}${e.data.n}`).sort();
+  assert.deepEqual(quotes, ['a0', 'a1', 'a2', 'b0', 'b1', 'b2']);
+  assert.equal(count(final, 'base'), 1);
+  assert.equal(count(final, 'click_sold'), 1);
+  await context.close();
+});
