@@ -7,6 +7,7 @@ use std::path::Path;
 use clickscript::core::config::{Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS};
 use clickscript::core::event::Category;
 use clickscript::core::ids::is_valid_id;
+use clickscript::core::trigger::Binding;
 use serde::{Deserialize, Serialize};
 
 /// The fixed, organization-wide IDs of the system events: the same in every organization and
@@ -60,6 +61,19 @@ pub struct CustomEvent {
     /// Fixed revenue.
     #[serde(default)]
     pub revenue: Option<f64>,
+    /// Fixed payout to the traffic source.
+    #[serde(default)]
+    pub payout: Option<f64>,
+    /// Whether it is the campaign's conversion event (at most one per campaign).
+    #[serde(default)]
+    pub conversion: bool,
+    /// Inactive events are neither served nor accepted.
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One campaign in the file.
@@ -86,6 +100,9 @@ pub struct CampaignFile {
     /// Custom events of this campaign only.
     #[serde(default)]
     pub events: Vec<CustomEvent>,
+    /// Which event fires on which trigger.
+    #[serde(default)]
+    pub bindings: Vec<Binding>,
 }
 
 /// A campaign ready to serve and to validate events against.
@@ -99,6 +116,8 @@ pub struct Campaign {
     pub allowed_origins: Vec<String>,
     /// The configuration served to pages (its `collector` is filled in per request).
     pub config: Config,
+    /// The campaign's triggers, served beside the configuration.
+    pub bindings: Vec<Binding>,
 }
 
 impl Campaign {
@@ -138,8 +157,10 @@ fn check_event(path: &str, e: &CustomEvent, known: &[EventDef], errors: &mut Vec
     } else if known.iter().any(|d| d.id == e.id) {
         errors.push(format!("{path}.id: {:?} is defined twice", e.id));
     }
-    if matches!(e.revenue, Some(r) if !r.is_finite() || r < 0.0) {
-        errors.push(format!("{path}.revenue: must be a non-negative number"));
+    for (field, amount) in [("revenue", e.revenue), ("payout", e.payout)] {
+        if matches!(amount, Some(r) if !r.is_finite() || r < 0.0) {
+            errors.push(format!("{path}.{field}: must be a non-negative number"));
+        }
     }
 }
 
@@ -169,6 +190,8 @@ impl Catalog {
                 errors.push(format!("{op}.id: {:?} is defined twice", org.id));
             }
             org_ids.push(&org.id);
+            let mut org_conversions: Vec<String> = Vec::new();
+            let mut inactive: Vec<String> = Vec::new();
             let mut org_events: Vec<EventDef> = SYSTEM_EVENTS
                 .iter()
                 .map(|(id, name, category)| EventDef {
@@ -184,6 +207,12 @@ impl Catalog {
                 let path = format!("{op}.events[{ei}]");
                 check_event(&path, e, &org_events, &mut errors);
                 org_events.push(def(e, Scope::Org));
+                if e.conversion {
+                    org_conversions.push(format!("{path} ({:?})", e.id));
+                }
+                if !e.active {
+                    inactive.push(e.id.clone());
+                }
             }
             for (ci, c) in org.campaigns.iter().enumerate() {
                 let cp = format!("{op}.campaigns[{ci}]");
@@ -205,10 +234,45 @@ impl Catalog {
                     }
                 }
                 let mut events = org_events.clone();
+                let mut conversions = org_conversions.clone();
+                let mut inactive = inactive.clone();
                 for (ei, e) in c.events.iter().enumerate() {
                     let path = format!("{cp}.events[{ei}]");
                     check_event(&path, e, &events, &mut errors);
                     events.push(def(e, Scope::Campaign));
+                    if e.conversion {
+                        conversions.push(format!("{path} ({:?})", e.id));
+                    }
+                    if !e.active {
+                        inactive.push(e.id.clone());
+                    }
+                }
+                if conversions.len() > 1 {
+                    errors.push(format!(
+                        "{cp}: has {} conversion events ({}); a campaign has at most one",
+                        conversions.len(),
+                        conversions.join(", ")
+                    ));
+                }
+                events.retain(|e| !inactive.contains(&e.id));
+                for (bi, b) in c.bindings.iter().enumerate() {
+                    let at = format!("{cp}.bindings[{bi}]");
+                    if !events.iter().any(|e| e.id == b.event) {
+                        let why = if inactive.contains(&b.event) {
+                            "is inactive"
+                        } else {
+                            "is not an event of this campaign"
+                        };
+                        errors.push(format!("{at}.event: {:?} {why}", b.event));
+                    }
+                    let mut trigger_errors = Vec::new();
+                    b.trigger
+                        .validate(&format!("{at}.trigger"), &mut trigger_errors);
+                    errors.extend(
+                        trigger_errors
+                            .into_iter()
+                            .map(|e| format!("{}: {}", e.path, e.reason)),
+                    );
                 }
                 let config = Config {
                     campaign: c.id.clone(),
@@ -239,6 +303,7 @@ impl Catalog {
                         name: c.name.clone(),
                         allowed_origins: c.allowed_origins.clone(),
                         config,
+                        bindings: c.bindings.clone(),
                     },
                 );
             }
@@ -285,6 +350,39 @@ mod tests {
             c.campaigns["b"].config.event("base").unwrap().scope,
             Scope::System
         );
+    }
+
+    #[test]
+    fn bindings_conversions_and_inactive_events() {
+        let ok = parse(
+            r##"{"organizations":[{"id":"o","events":[{"id":"old","category":"click","active":false},
+              {"id":"buy","category":"conversion","conversion":true,"payout":3}],
+            "campaigns":[{"id":"a","bindings":[{"event":"form_sold","trigger":{"on":"submit","selector":"#quote",
+              "conditions":[{"field":"zip","test":"present"}]}},{"event":"buy","trigger":{"on":"api"}}]}]}]}"##,
+        )
+        .unwrap();
+        let a = &ok.campaigns["a"];
+        assert_eq!(a.bindings.len(), 2);
+        assert!(
+            a.config.event("old").is_none(),
+            "inactive events are not served"
+        );
+        let errors = parse(
+            r##"{"organizations":[{"id":"o","events":[{"id":"old","category":"click","active":false},
+              {"id":"buy","category":"conversion","conversion":true,"payout":-1}],
+            "campaigns":[{"id":"a","events":[{"id":"sale","category":"conversion","conversion":true}],
+              "bindings":[{"event":"old","trigger":{"on":"click","selector":"a"}},{"event":"nope","trigger":{"on":"api"}},
+              {"event":"base","trigger":{"on":"scroll","percent":150}}]}]}]}"##,
+        )
+        .unwrap_err();
+        let expected = [
+            "organizations[0].events[1].payout: must be a non-negative number",
+            "organizations[0].campaigns[0]: has 2 conversion events (organizations[0].events[1] (\"buy\"), organizations[0].campaigns[0].events[0] (\"sale\")); a campaign has at most one",
+            "organizations[0].campaigns[0].bindings[0].event: \"old\" is inactive",
+            "organizations[0].campaigns[0].bindings[1].event: \"nope\" is not an event of this campaign",
+            "organizations[0].campaigns[0].bindings[2].trigger.percent: must be between 1 and 100",
+        ];
+        assert_eq!(errors, expected);
     }
 
     #[test]

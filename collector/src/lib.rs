@@ -83,9 +83,17 @@ impl App {
     }
 
     fn served_config(&self, id: &str, headers: &HeaderMap) -> Option<Value> {
-        let mut config = self.campaign(id)?.config;
+        let campaign = self.campaign(id)?;
+        let mut config = campaign.config;
         config.collector = self.public_url(headers);
-        serde_json::to_value(config).ok()
+        let mut value = serde_json::to_value(config).ok()?;
+        if let Value::Object(m) = &mut value {
+            m.insert(
+                "bindings".into(),
+                serde_json::to_value(campaign.bindings).ok()?,
+            );
+        }
+        Some(value)
     }
 }
 

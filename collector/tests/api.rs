@@ -18,7 +18,8 @@ const TXN: &str = "5f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11";
 fn app(dir: &tempfile::TempDir) -> Router {
     let file = serde_json::from_value(json!({"organizations":[{"id":"o",
         "events":[{"id":"quote","category":"engagement","multi":true}],
-        "campaigns":[{"id":"c1","allowed_origins":[ORIGIN],"events":[{"id":"only_c1","category":"conversion"}]},
+        "campaigns":[{"id":"c1","allowed_origins":[ORIGIN],"events":[{"id":"only_c1","category":"conversion"}],
+                      "bindings":[{"event":"only_c1","trigger":{"on":"click","selector":"#buy"}}]},
                      {"id":"c2","allowed_origins":[ORIGIN]}]}]}))
     .unwrap();
     let catalog = catalog::Catalog::build(file).unwrap();

@@ -8,4 +8,5 @@ pub mod identity;
 pub mod ids;
 pub mod limits;
 pub mod outbox;
+pub mod trigger;
 pub mod wire;
