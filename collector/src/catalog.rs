@@ -128,12 +128,12 @@ impl Campaign {
 }
 
 /// Every campaign by ID.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Catalog {
     /// Campaigns by ID.
     pub campaigns: BTreeMap<String, Campaign>,
-    /// The file it was built from (kept for the SQLite mirror).
-    pub file: Option<CatalogFile>,
+    /// The document it was built from: what the admin API edits and SQLite keeps.
+    pub file: CatalogFile,
 }
 
 /// Reads and checks a configuration file: every problem, each with its path.
@@ -309,10 +309,7 @@ impl Catalog {
             }
         }
         if errors.is_empty() {
-            Ok(Catalog {
-                campaigns,
-                file: Some(file),
-            })
+            Ok(Catalog { campaigns, file })
         } else {
             Err(errors)
         }

@@ -1,6 +1,7 @@
 //! The collector: serves the clickscript with its campaign's configuration, ingests event
 //! batches (validated, idempotent, CORS per campaign) into SQLite, and shows them.
 
+pub mod admin;
 pub mod catalog;
 pub mod ingest;
 pub mod store;
@@ -13,7 +14,7 @@ use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::get;
 use axum::{Json, Router};
 use clickscript::core::ids::{is_uuid, is_valid_id};
 use clickscript::core::limits::MAX_BODY_BYTES;
@@ -50,7 +51,8 @@ pub struct App {
     pub paused: Arc<AtomicBool>,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+/// A JSON error answer.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
@@ -119,7 +121,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/events", axum::routing::post(ingest).options(preflight))
         .route("/v1/campaigns/{campaign}/events", get(campaign_events))
         .route("/v1/leads/{txn}", get(lead))
-        .route("/admin/ingest", put(admin_ingest))
+        .merge(admin::routes())
         .route_service("/dashboard", dashboard)
         .route_service("/clickscript.js", static_loader)
         .route_service("/fallback.js", fallback)
@@ -383,53 +385,4 @@ async fn lead(State(app): State<App>, Path(txn): Path<String>) -> Response {
         Ok(events) => Json(json!({ "transaction": txn, "events": events })).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
-}
-
-/// `PUT /admin/ingest {"paused": true}`: maintenance switch. Ingest then answers 503 with
-/// `Retry-After`, and the clickscripts keep their events until it is lifted.
-async fn admin_ingest(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
-    if let Some(refusal) = refuse_admin(&app, &headers) {
-        return refusal;
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Switch {
-        paused: bool,
-    }
-    let Ok(bytes) = to_bytes(body, 4096).await else {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
-    };
-    match serde_json::from_slice::<Switch>(&bytes) {
-        Ok(s) => {
-            app.paused.store(s.paused, Ordering::Relaxed);
-            println!("admin: ingest paused={}", s.paused);
-            Json(json!({ "paused": s.paused })).into_response()
-        }
-        Err(e) => error(StatusCode::BAD_REQUEST, format!("malformed body: {e}")),
-    }
-}
-
-/// The refusal of an admin request, or `None` when it carries the admin token.
-fn refuse_admin(app: &App, headers: &HeaderMap) -> Option<Response> {
-    let Some(token) = &app.admin_token else {
-        return Some(error(
-            StatusCode::NOT_FOUND,
-            "the admin API is off (start the collector with --admin-token)",
-        ));
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
-    match given {
-        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => None,
-        _ => Some(error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong admin token",
-        )),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -9,14 +9,19 @@ use std::sync::{Arc, RwLock};
 use clap::{Parser, Subcommand};
 use collector::{catalog, router, store::Store, App, CONFIG_PLACEHOLDER};
 
+/// The demo's configuration, used when neither `--config` nor the database has one.
+const DEMO_CONFIG: &str = "collector/demo.json";
+
 #[derive(Parser)]
 #[command(version, about = "The Clickscript collector")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Configuration file (organizations, events, campaigns).
-    #[arg(long, default_value = "collector/demo.json")]
-    config: PathBuf,
+    /// Configuration file (organizations, events, campaigns). It replaces the catalog stored in
+    /// the database; without it the collector starts from the stored catalog (with the admin
+    /// API's changes), or from collector/demo.json when the database has none.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// SQLite database file.
     #[arg(long, default_value = "clickscript.db")]
     db: PathBuf,
@@ -74,14 +79,45 @@ async fn main() -> ExitCode {
             }
         };
     }
-    let catalog = match catalog::load(&cli.config) {
-        Ok(c) => c,
-        Err(errors) => {
-            report(&errors);
-            eprintln!("refusing to start: {} is invalid", cli.config.display());
+    let store = match Store::open(&cli.db) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}: {e}", cli.db.display());
             return ExitCode::FAILURE;
         }
     };
+    let stored = match (&cli.config, store.load_document()) {
+        (None, Ok(Some(document))) => Some(document),
+        (_, Err(e)) => {
+            eprintln!("error: {}: {e}", cli.db.display());
+            return ExitCode::FAILURE;
+        }
+        _ => None,
+    };
+    let source = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEMO_CONFIG));
+    let label = match stored {
+        Some(_) => format!("the catalog stored in {}", cli.db.display()),
+        None => source.display().to_string(),
+    };
+    let built = match stored {
+        Some(document) => catalog::Catalog::build(document),
+        None => catalog::load(&source),
+    };
+    let catalog = match built {
+        Ok(c) => c,
+        Err(errors) => {
+            report(&errors);
+            eprintln!("refusing to start: {label} is invalid");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = store.save_catalog(&catalog) {
+        eprintln!("error: {}: {e}", cli.db.display());
+        return ExitCode::FAILURE;
+    }
     let loader_path = cli.pkg.join("loader.js");
     let loader = match std::fs::read_to_string(&loader_path) {
         Ok(l) if l.contains(CONFIG_PLACEHOLDER) => l,
@@ -97,13 +133,6 @@ async fn main() -> ExitCode {
                 "error: cannot read {} (build it with tools/build-wasm.sh): {e}",
                 loader_path.display()
             );
-            return ExitCode::FAILURE;
-        }
-    };
-    let store = match Store::open(&cli.db).and_then(|s| s.save_catalog(&catalog).map(|_| s)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {}: {e}", cli.db.display());
             return ExitCode::FAILURE;
         }
     };

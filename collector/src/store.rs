@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogFile};
 
 /// A storage error.
 #[derive(Debug, thiserror::Error)]
@@ -58,10 +58,14 @@ pub struct Store {
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS catalog_document (
+  id INTEGER PRIMARY KEY CHECK (id = 1), document TEXT NOT NULL, updated_at INTEGER NOT NULL);
+-- Mirrors of the catalog document, rebuilt from it at every start and change.
+DROP TABLE IF EXISTS organizations; DROP TABLE IF EXISTS campaigns; DROP TABLE IF EXISTS event_defs;
 CREATE TABLE IF NOT EXISTS organizations (id TEXT PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS campaigns (
   id TEXT PRIMARY KEY, org_id TEXT NOT NULL, name TEXT NOT NULL, config TEXT NOT NULL,
-  allowed_origins TEXT NOT NULL);
+  allowed_origins TEXT NOT NULL, bindings TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE IF NOT EXISTS event_defs (
   org_id TEXT NOT NULL, campaign_id TEXT, id TEXT NOT NULL, name TEXT NOT NULL,
   category TEXT NOT NULL, scope TEXT NOT NULL, multi INTEGER NOT NULL, revenue REAL,
@@ -100,7 +104,8 @@ impl Store {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f` on the connection off the async runtime.
+    /// Runs `f` on the connection off the async runtime. The connection stays locked while `f`
+    /// runs: `f` must not call the `&self` methods of `Store` (they would wait for it forever).
     pub async fn run<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
@@ -111,27 +116,45 @@ impl Store {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Replaces the catalog's mirror with `catalog` (events are kept).
+    /// The catalog document stored last, if any.
+    pub fn load_document(&self) -> Result<Option<CatalogFile>, StoreError> {
+        let conn = self.lock();
+        let text: Option<String> = conn
+            .query_row(
+                "SELECT document FROM catalog_document WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// Stores `catalog`: its document (what the collector starts from next time) and the tables
+    /// that mirror it for queries. Events are kept.
     pub fn save_catalog(&self, catalog: &Catalog) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
+        let document = serde_json::to_string(&catalog.file).unwrap_or_default();
+        tx.execute(
+            "INSERT OR REPLACE INTO catalog_document (id, document, updated_at) VALUES (1, ?1, ?2)",
+            params![document, now_ms()],
+        )?;
         tx.execute_batch(
             "DELETE FROM organizations; DELETE FROM campaigns; DELETE FROM event_defs;",
         )?;
-        if let Some(file) = &catalog.file {
-            for org in &file.organizations {
-                tx.execute(
-                    "INSERT INTO organizations (id, name) VALUES (?1, ?2)",
-                    params![org.id, org.name],
-                )?;
-            }
+        for org in &catalog.file.organizations {
+            tx.execute(
+                "INSERT INTO organizations (id, name) VALUES (?1, ?2)",
+                params![org.id, org.name],
+            )?;
         }
         for (id, c) in &catalog.campaigns {
             let config = serde_json::to_string(&c.config).unwrap_or_default();
             let origins = serde_json::to_string(&c.allowed_origins).unwrap_or_default();
+            let bindings = serde_json::to_string(&c.bindings).unwrap_or_default();
             tx.execute(
-                "INSERT INTO campaigns (id, org_id, name, config, allowed_origins) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, c.org, c.name, config, origins],
+                "INSERT INTO campaigns (id, org_id, name, config, allowed_origins, bindings) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, c.org, c.name, config, origins, bindings],
             )?;
             for d in &c.config.events {
                 let scope = serde_json::to_value(d.scope).ok();

@@ -1,41 +1,17 @@
 //! The collector's HTTP contract: hostile and malformed input gets a 4xx with a JSON error
 //! naming the problem, origins are enforced per campaign, and re-delivery is idempotent.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, RwLock};
-
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use axum::Router;
-use collector::{catalog, router, store::Store, App};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-const ORIGIN: &str = "https://lp.example";
-const TXN: &str = "5f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11";
+mod common;
 
-fn app(dir: &tempfile::TempDir) -> Router {
-    let file = serde_json::from_value(json!({"organizations":[{"id":"o",
-        "events":[{"id":"quote","category":"engagement","multi":true}],
-        "campaigns":[{"id":"c1","allowed_origins":[ORIGIN],"events":[{"id":"only_c1","category":"conversion"}],
-                      "bindings":[{"event":"only_c1","trigger":{"on":"click","selector":"#buy"}}]},
-                     {"id":"c2","allowed_origins":[ORIGIN]}]}]}))
-    .unwrap();
-    let catalog = catalog::Catalog::build(file).unwrap();
-    let store = Store::open(&dir.path().join("t.db")).unwrap();
-    store.save_catalog(&catalog).unwrap();
-    router(App {
-        catalog: Arc::new(RwLock::new(catalog)),
-        store,
-        loader: Arc::new("var cfg = /*PT_CONFIG*/null;".into()),
-        www: dir.path().into(),
-        pkg: dir.path().into(),
-        public_url: Some("http://collector.test".into()),
-        admin_token: Some("secret".into()),
-        paused: Arc::new(AtomicBool::new(false)),
-    })
-}
+use common::{app, send, ORIGIN};
+
+const TXN: &str = "5f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11";
 
 fn event(uid: &str, event_id: &str, category: &str) -> Value {
     json!({"uid":uid,"event_id":event_id,"category":category,"txn":TXN,
@@ -46,18 +22,6 @@ fn event(uid: &str, event_id: &str, category: &str) -> Value {
 
 fn uid(n: u32) -> String {
     format!("0193b8a2-f00c-7c1e-8e4a-{n:012}")
-}
-
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        headers,
-    )
 }
 
 fn post(body: impl Into<Body>, origin: Option<&str>) -> Request<Body> {

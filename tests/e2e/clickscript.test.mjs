@@ -348,3 +348,24 @@ test('two tabs open at once through an outage: every event of both arrives exact
   assert.equal(count(final, 'click_sold'), 1);
   await context.close();
 });
+
+test('an event created through the admin API reaches new pages and is delivered', async () => {
+  const [status, body] = await env.admin('POST', '/admin/orgs/e2e_org/events', { id: 'newsletter', category: 'engagement' });
+  assert.equal(status, 201, JSON.stringify(body));
+  const context = await env.visitor();
+  const { page, txn } = await openLanding(context);
+  assert.equal(await page.evaluate(() => PT.event('newsletter', { list: 'weekly' })), undefined);
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  const events = await env.lead(txn);
+  assert.equal(count(events, 'newsletter'), 1);
+  const [gone] = await env.admin('DELETE', '/admin/orgs/e2e_org/events/newsletter');
+  assert.equal(gone, 200);
+  const later = await env.visitor();
+  const second = await openLanding(later);
+  await second.page.evaluate(() => PT.event('newsletter'));
+  await second.page.evaluate(() => PT.flush());
+  assert.equal(count(await env.lead(second.txn), 'newsletter'), 0, 'a deactivated event is neither served nor sent');
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+  await later.close();
+});

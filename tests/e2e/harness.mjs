@@ -91,6 +91,13 @@ export async function start() {
       const r = await fetch(`${collector}/v1/campaigns/${campaign}/events?limit=1000`);
       return (await r.json()).events;
     },
+    /** Calls the collector's admin API; returns [status, JSON body]. */
+    async admin(method, path, body) {
+      const r = await fetch(`${collector}${path}`, {
+        method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return [r.status, await r.json()];
+    },
     async pause(paused) {
       const r = await fetch(`${collector}/admin/ingest`, {
         method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ paused }),

@@ -1,0 +1,381 @@
+//! The admin API: event definitions and campaign bindings, edited over HTTP. Every change is
+//! validated on the whole catalog (errors name the field and the reason), stored in SQLite, and
+//! reaches pages through the served configuration (cached for at most a minute).
+//!
+//! Only requests with `Authorization: Bearer TOKEN` (the token the collector was started with)
+//! get through; without a token the API is off. Its routes carry no CORS headers, so no page
+//! can call them from a browser.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use clickscript::core::trigger::Binding;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use crate::catalog::{CampaignFile, Catalog, CatalogFile, CustomEvent};
+use crate::{error, App};
+
+/// Largest admin request body.
+const MAX_ADMIN_BODY: usize = 256 * 1024;
+
+/// The admin routes (under `/admin`).
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/admin/catalog", get(catalog))
+        .route("/admin/ingest", put(switch_ingest))
+        .route(
+            "/admin/orgs/{org}/events",
+            get(list_org_events).post(create_org_event),
+        )
+        .route(
+            "/admin/orgs/{org}/events/{id}",
+            put(update_org_event).delete(deactivate_org_event),
+        )
+        .route("/admin/campaigns/{campaign}", get(show_campaign))
+        .route(
+            "/admin/campaigns/{campaign}/events",
+            post(create_campaign_event),
+        )
+        .route(
+            "/admin/campaigns/{campaign}/events/{id}",
+            put(update_campaign_event).delete(deactivate_campaign_event),
+        )
+        .route(
+            "/admin/campaigns/{campaign}/bindings",
+            put(replace_bindings),
+        )
+}
+
+/// The refusal of an admin request, or `None` when it carries the admin token.
+pub fn refuse(app: &App, headers: &HeaderMap) -> Option<Response> {
+    let Some(token) = &app.admin_token else {
+        return Some(error(
+            StatusCode::NOT_FOUND,
+            "the admin API is off (start the collector with --admin-token)",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "));
+    match given {
+        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => None,
+        _ => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token",
+        )),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An admin request refused: the status and what was wrong.
+pub struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+/// Reads a JSON body; a malformed one is a 400 naming the problem.
+pub async fn read_json<T: DeserializeOwned>(body: Body) -> Result<T, Refusal> {
+    let bytes = to_bytes(body, MAX_ADMIN_BODY).await.map_err(|_| {
+        Refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than {MAX_ADMIN_BODY} bytes"),
+        )
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("malformed body: {e}")))
+}
+
+/// A change to the catalog document: `Err` is the refusal, `Ok` what to answer.
+type Change = Result<(StatusCode, Value), Refusal>;
+
+/// Applies `change` to a copy of the catalog, validates the whole, then stores and serves it.
+async fn edit(
+    app: &App,
+    headers: &HeaderMap,
+    change: impl FnOnce(&mut CatalogFile) -> Change,
+) -> Response {
+    if let Some(refusal) = refuse(app, headers) {
+        return refusal;
+    }
+    let mut document = app
+        .catalog
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .file
+        .clone();
+    let (status, answer) = match change(&mut document) {
+        Ok(ok) => ok,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let catalog =
+        match Catalog::build(document) {
+            Ok(c) => c,
+            Err(errors) => return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(
+                    json!({ "error": format!("invalid change: {}", errors[0]), "errors": errors }),
+                ),
+            )
+                .into_response(),
+        };
+    let store = app.store.clone();
+    let saved = catalog.clone();
+    let result = tokio::task::spawn_blocking(move || store.save_catalog(&saved)).await;
+    if let Err(e) = result
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, e);
+    }
+    *app.catalog.write().unwrap_or_else(|e| e.into_inner()) = catalog;
+    println!("admin: catalog changed");
+    (status, Json(answer)).into_response()
+}
+
+fn not_found(what: &str, id: &str) -> Refusal {
+    Refusal(StatusCode::NOT_FOUND, format!("unknown {what} {id:?}"))
+}
+
+fn org<'a>(doc: &'a mut CatalogFile, id: &str) -> Result<&'a mut crate::catalog::OrgFile, Refusal> {
+    doc.organizations
+        .iter_mut()
+        .find(|o| o.id == id)
+        .ok_or_else(|| not_found("organization", id))
+}
+
+fn campaign<'a>(doc: &'a mut CatalogFile, id: &str) -> Result<&'a mut CampaignFile, Refusal> {
+    doc.organizations
+        .iter_mut()
+        .flat_map(|o| o.campaigns.iter_mut())
+        .find(|c| c.id == id)
+        .ok_or_else(|| not_found("campaign", id))
+}
+
+fn create(events: &mut Vec<CustomEvent>, event: CustomEvent) -> Change {
+    if events.iter().any(|e| e.id == event.id) {
+        return Err(Refusal(
+            StatusCode::CONFLICT,
+            format!("event {:?} exists; PUT to change it", event.id),
+        ));
+    }
+    let answer = json!(event);
+    events.push(event);
+    Ok((StatusCode::CREATED, answer))
+}
+
+fn update(events: &mut [CustomEvent], id: &str, event: CustomEvent) -> Change {
+    if event.id != id {
+        return Err(Refusal(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "id: {:?} differs from the URL's {id:?}; event IDs never change",
+                event.id
+            ),
+        ));
+    }
+    let slot = events
+        .iter_mut()
+        .find(|e| e.id == id)
+        .ok_or_else(|| not_found("event", id))?;
+    *slot = event;
+    Ok((StatusCode::OK, json!(slot)))
+}
+
+fn deactivate(events: &mut [CustomEvent], id: &str) -> Change {
+    let slot = events
+        .iter_mut()
+        .find(|e| e.id == id)
+        .ok_or_else(|| not_found("event", id))?;
+    slot.active = false;
+    Ok((StatusCode::OK, json!(slot)))
+}
+
+async fn catalog(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = refuse(&app, &headers) {
+        return refusal;
+    }
+    let doc = app
+        .catalog
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .file
+        .clone();
+    Json(doc).into_response()
+}
+
+async fn list_org_events(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(refusal) = refuse(&app, &headers) {
+        return refusal;
+    }
+    let doc = app
+        .catalog
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .file
+        .clone();
+    match doc.organizations.iter().find(|o| o.id == id) {
+        Some(o) => Json(json!({ "organization": o.id, "events": o.events })).into_response(),
+        None => not_found("organization", &id).into_response(),
+    }
+}
+
+async fn create_org_event(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let event = match read_json::<CustomEvent>(body).await {
+        Ok(e) => e,
+        Err(r) => return r.into_response(),
+    };
+    edit(&app, &headers, |doc| {
+        create(&mut org(doc, &id)?.events, event)
+    })
+    .await
+}
+
+async fn update_org_event(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((org_id, id)): Path<(String, String)>,
+    body: Body,
+) -> Response {
+    let event = match read_json::<CustomEvent>(body).await {
+        Ok(e) => e,
+        Err(r) => return r.into_response(),
+    };
+    edit(&app, &headers, |doc| {
+        update(&mut org(doc, &org_id)?.events, &id, event)
+    })
+    .await
+}
+
+async fn deactivate_org_event(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Response {
+    edit(&app, &headers, |doc| {
+        deactivate(&mut org(doc, &org_id)?.events, &id)
+    })
+    .await
+}
+
+async fn show_campaign(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(refusal) = refuse(&app, &headers) {
+        return refusal;
+    }
+    let mut doc = app
+        .catalog
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .file
+        .clone();
+    match campaign(&mut doc, &id) {
+        Ok(c) => Json(json!(c)).into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn create_campaign_event(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let event = match read_json::<CustomEvent>(body).await {
+        Ok(e) => e,
+        Err(r) => return r.into_response(),
+    };
+    edit(&app, &headers, |doc| {
+        create(&mut campaign(doc, &id)?.events, event)
+    })
+    .await
+}
+
+async fn update_campaign_event(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((cid, id)): Path<(String, String)>,
+    body: Body,
+) -> Response {
+    let event = match read_json::<CustomEvent>(body).await {
+        Ok(e) => e,
+        Err(r) => return r.into_response(),
+    };
+    edit(&app, &headers, |doc| {
+        update(&mut campaign(doc, &cid)?.events, &id, event)
+    })
+    .await
+}
+
+async fn deactivate_campaign_event(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((cid, id)): Path<(String, String)>,
+) -> Response {
+    edit(&app, &headers, |doc| {
+        deactivate(&mut campaign(doc, &cid)?.events, &id)
+    })
+    .await
+}
+
+async fn replace_bindings(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let bindings = match read_json::<Vec<Binding>>(body).await {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    edit(&app, &headers, |doc| {
+        let c = campaign(doc, &id)?;
+        c.bindings = bindings;
+        Ok((StatusCode::OK, json!(c.bindings)))
+    })
+    .await
+}
+
+/// `PUT /admin/ingest {"paused": true}`: maintenance switch. Ingest then answers 503 with
+/// `Retry-After`, and the clickscripts keep their events until it is lifted.
+async fn switch_ingest(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+    if let Some(refusal) = refuse(&app, &headers) {
+        return refusal;
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Switch {
+        paused: bool,
+    }
+    match read_json::<Switch>(body).await {
+        Ok(s) => {
+            app.paused
+                .store(s.paused, std::sync::atomic::Ordering::Relaxed);
+            println!("admin: ingest paused={}", s.paused);
+            Json(json!({ "paused": s.paused })).into_response()
+        }
+        Err(r) => r.into_response(),
+    }
+}

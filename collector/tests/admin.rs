@@ -1,0 +1,226 @@
+//! The admin API: event definitions and bindings, validated, stored, and served to pages.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use collector::store::Store;
+use common::{app, app_with, send};
+use serde_json::{json, Value};
+
+fn admin(method: &str, uri: &str, body: Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, "Bearer secret")
+        .header(header::ORIGIN, "https://evil.example")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn served_ids(app: &Router, campaign: &str) -> Vec<String> {
+    let req = Request::get(format!("/v1/campaigns/{campaign}/config"))
+        .body(Body::empty())
+        .unwrap();
+    let (_, v, _) = send(app, req).await;
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_its_token_and_is_off_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let off = app_with(&dir, None);
+    let (s, v, _) = send(&off, admin("GET", "/admin/catalog", Value::Null)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(v["error"].as_str().unwrap().contains("off"));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let anonymous = Request::get("/admin/catalog").body(Body::empty()).unwrap();
+    assert_eq!(send(&app, anonymous).await.0, StatusCode::UNAUTHORIZED);
+    let wrong = Request::post("/admin/orgs/o/events")
+        .header(header::AUTHORIZATION, "Bearer nope")
+        .body(Body::from(r#"{"id":"x","category":"lead"}"#))
+        .unwrap();
+    assert_eq!(send(&app, wrong).await.0, StatusCode::UNAUTHORIZED);
+    let (s, v, h) = send(&app, admin("GET", "/admin/catalog", Value::Null)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["organizations"][0]["id"], "o");
+    assert!(
+        !h.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        "no page may read the admin API"
+    );
+}
+
+#[tokio::test]
+async fn events_are_created_updated_and_deactivated_and_pages_see_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let created = admin(
+        "POST",
+        "/admin/orgs/o/events",
+        json!({"id":"signup","name":"Signup","category":"lead"}),
+    );
+    let (s, v, _) = send(&app, created).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert!(served_ids(&app, "c1").await.contains(&"signup".to_owned()));
+    assert!(
+        served_ids(&app, "c2").await.contains(&"signup".to_owned()),
+        "org-level: every campaign"
+    );
+    let again = admin(
+        "POST",
+        "/admin/orgs/o/events",
+        json!({"id":"signup","category":"lead"}),
+    );
+    assert_eq!(send(&app, again).await.0, StatusCode::CONFLICT);
+
+    let only_c2 = admin(
+        "POST",
+        "/admin/campaigns/c2/events",
+        json!({"id":"c2_only","category":"engagement","multi":true}),
+    );
+    assert_eq!(send(&app, only_c2).await.0, StatusCode::CREATED);
+    assert!(served_ids(&app, "c2").await.contains(&"c2_only".to_owned()));
+    assert!(
+        !served_ids(&app, "c1").await.contains(&"c2_only".to_owned()),
+        "campaign-level: that campaign only"
+    );
+
+    let update = admin(
+        "PUT",
+        "/admin/orgs/o/events/signup",
+        json!({"id":"signup","category":"conversion","revenue":4}),
+    );
+    let (s, v, _) = send(&app, update).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["revenue"], 4.0);
+    let renamed = admin(
+        "PUT",
+        "/admin/orgs/o/events/signup",
+        json!({"id":"other","category":"lead"}),
+    );
+    let (s, v, _) = send(&app, renamed).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(v["error"].as_str().unwrap().starts_with("id:"), "{v}");
+
+    let (s, v, _) = send(
+        &app,
+        admin("DELETE", "/admin/orgs/o/events/signup", Value::Null),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["active"], false);
+    assert!(
+        !served_ids(&app, "c1").await.contains(&"signup".to_owned()),
+        "inactive events are not served"
+    );
+    assert_eq!(
+        send(
+            &app,
+            admin("DELETE", "/admin/orgs/o/events/nope", Value::Null)
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(
+            &app,
+            admin(
+                "POST",
+                "/admin/orgs/nope/events",
+                json!({"id":"x","category":"lead"})
+            )
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Stored: a collector started from this database has the changes.
+    let stored = Store::open(&dir.path().join("t.db"))
+        .unwrap()
+        .load_document()
+        .unwrap()
+        .unwrap();
+    let signup = stored.organizations[0]
+        .events
+        .iter()
+        .find(|e| e.id == "signup")
+        .unwrap();
+    assert!(!signup.active);
+    assert_eq!(signup.revenue, Some(4.0));
+}
+
+#[tokio::test]
+async fn invalid_changes_are_refused_naming_the_field_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let cases = [
+        (admin("POST", "/admin/orgs/o/events", json!({"id":"bad id","category":"lead"})), StatusCode::UNPROCESSABLE_ENTITY, "organizations[0].events[1].id: \"bad id\" must be"),
+        (admin("POST", "/admin/orgs/o/events", json!({"id":"base","category":"lead"})), StatusCode::UNPROCESSABLE_ENTITY, "is a system event ID"),
+        (admin("POST", "/admin/orgs/o/events", json!({"id":"x","category":"sale"})), StatusCode::BAD_REQUEST, "unknown variant `sale`"),
+        (admin("POST", "/admin/orgs/o/events", json!({"id":"x","category":"lead","colour":1})), StatusCode::BAD_REQUEST, "unknown field `colour`"),
+        (admin("POST", "/admin/orgs/o/events", json!({"id":"x","category":"lead","revenue":-1})), StatusCode::UNPROCESSABLE_ENTITY, "revenue: must be a non-negative number"),
+        (admin("POST", "/admin/campaigns/c1/events", json!({"id":"sale2","category":"conversion","conversion":true})), StatusCode::CREATED, ""),
+        (admin("POST", "/admin/campaigns/c1/events", json!({"id":"sale3","category":"conversion","conversion":true})), StatusCode::UNPROCESSABLE_ENTITY, "at most one"),
+        (admin("PUT", "/admin/campaigns/c1/bindings", json!([{"event":"only_c1","trigger":{"on":"click","selector":"a[href"}}])), StatusCode::UNPROCESSABLE_ENTITY, "organizations[0].campaigns[0].bindings[0].trigger.selector: is not a plausible CSS selector"),
+        (admin("PUT", "/admin/campaigns/c2/bindings", json!([{"event":"only_c1","trigger":{"on":"api"}}])), StatusCode::UNPROCESSABLE_ENTITY, "bindings[0].event: \"only_c1\" is not an event of this campaign"),
+        (admin("PUT", "/admin/campaigns/c1/bindings", json!([{"event":"form_sold","trigger":{"on":"submit","selector":"#q","conditions":[{"field":"age","test":"between","min":9,"max":1}]}}])), StatusCode::UNPROCESSABLE_ENTITY, "conditions[0].max: is below min"),
+        (admin("PUT", "/admin/campaigns/c1/bindings", json!([{"event":"form_sold","trigger":{"on":"hover"}}])), StatusCode::BAD_REQUEST, "unknown variant `hover`"),
+        (admin("PUT", "/admin/campaigns/nope/bindings", json!([])), StatusCode::NOT_FOUND, "unknown campaign"),
+    ];
+    for (req, status, needle) in cases {
+        let what = format!("{} {}", req.method(), req.uri());
+        let (s, v, _) = send(&app, req).await;
+        assert_eq!(s, status, "{what}: {v}");
+        if !needle.is_empty() {
+            assert!(
+                v["error"].as_str().is_some_and(|e| e.contains(needle)),
+                "{what}: expected {needle:?} in {v}"
+            );
+        }
+    }
+    // Binding an event to a trigger: served with the configuration.
+    let bind = admin(
+        "PUT",
+        "/admin/campaigns/c1/bindings",
+        json!([{"event":"form_sold","trigger":{"on":"submit","selector":"#quote","conditions":[{"field":"zip","test":"present"}]}}]),
+    );
+    assert_eq!(send(&app, bind).await.0, StatusCode::OK);
+    let (_, v, _) = send(
+        &app,
+        Request::get("/v1/campaigns/c1/config")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["bindings"][0]["trigger"]["on"], "submit");
+    // Deactivating a bound event would leave a binding to nothing: refused.
+    let (s, v, _) = send(
+        &app,
+        admin("DELETE", "/admin/campaigns/c1/events/sale2", Value::Null),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let bound = admin(
+        "PUT",
+        "/admin/campaigns/c1/bindings",
+        json!([{"event":"sale2","trigger":{"on":"api"}}]),
+    );
+    let (s, v, _) = send(&app, bound).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"sale2\" is inactive"),
+        "{v}"
+    );
+}
