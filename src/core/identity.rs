@@ -94,6 +94,21 @@ impl Identity {
         self.fired.iter().any(|f| f == id)
     }
 
+    /// Takes in what another tab of the same lead recorded (`stored`, read back from storage):
+    /// its fired once-per-lead events and its sequence number, so that a once event fired in one
+    /// tab is not fired again in another. A record of another transaction changes nothing.
+    pub fn merge(&mut self, stored: &Identity) {
+        if stored.txn != self.txn {
+            return;
+        }
+        for f in &stored.fired {
+            if !self.has_fired(f) {
+                self.fired.push(f.clone());
+            }
+        }
+        self.seq = self.seq.max(stored.seq);
+    }
+
     /// Records an event fired at `now` and returns its sequence number.
     pub fn note_event(&mut self, id: &str, once: bool, now: u64) -> u32 {
         if once && !self.has_fired(id) {
@@ -252,6 +267,23 @@ mod tests {
         });
         assert_ne!(late.session, first.session);
         assert_eq!(late.txn, first.txn);
+    }
+
+    #[test]
+    fn another_tabs_record_is_merged_only_for_the_same_lead() {
+        let mut a = Identity::resume(Sources::default(), NOW, 30, ids());
+        let mut b = a.clone();
+        a.note_event("base", true, NOW);
+        b.note_event("quote", false, NOW);
+        b.note_event("purchase", true, NOW);
+        b.note_event("quote", false, NOW);
+        a.merge(&b);
+        assert!(a.has_fired("base") && a.has_fired("purchase"));
+        assert_eq!(a.seq, 3);
+        let mut other = Identity::resume(Sources::default(), NOW, 30, || uuid_v4([77; 16]));
+        other.note_event("signup", true, NOW);
+        a.merge(&other);
+        assert!(!a.has_fired("signup"));
     }
 
     #[test]

@@ -185,6 +185,14 @@ impl Outbox {
         }
     }
 
+    /// The collector answered again: entries waiting out a backoff may go now (they keep their
+    /// attempt counts, so a relapse backs off from where it was).
+    pub fn release(&mut self, now: u64) {
+        for e in self.entries.iter_mut().filter(|e| e.attempts > 0) {
+            e.next_at = e.next_at.min(now);
+        }
+    }
+
     /// When the earliest entry is due, if any.
     pub fn next_due(&self) -> Option<u64> {
         self.entries.iter().map(|e| e.next_at).min()
@@ -324,10 +332,24 @@ mod tests {
         assert_eq!(o.remove(&["u1".into()]).len(), 1);
         assert_eq!(o.next_due(), Some(6_000));
         assert!(o.next_batch(5_999).is_empty());
+        o.release(7_000);
+        assert_eq!(
+            o.next_due(),
+            Some(6_000),
+            "released entries are due at once"
+        );
+        o.retry_later(&["u0".into()], 6_000, |_| 20_000);
+        o.release(7_000);
+        assert_eq!(o.next_due(), Some(7_000));
+        assert_eq!(
+            o.entries()[0].attempts,
+            2,
+            "a release keeps the attempt count"
+        );
         o.defer(&["u0".into()], 9_000);
         assert_eq!(
             o.entries()[0].attempts,
-            1,
+            2,
             "a deferral is not a failed attempt"
         );
         assert_eq!(o.next_due(), Some(9_000));

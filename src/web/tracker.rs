@@ -100,11 +100,6 @@ impl Tracker {
         &self.ident.txn
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.cfg
-    }
-
     fn outbox_key(&self, tab: &str) -> String {
         key(&["pt_ob_", &self.cfg.campaign, "_", tab])
     }
@@ -124,6 +119,11 @@ impl Tracker {
         );
         self.store
             .set(&key(&["pt_id_", &cfg.campaign]), &self.ident.encode());
+    }
+
+    fn stored_identity(&self) -> Option<Identity> {
+        let record = self.store.get(&key(&["pt_id_", &self.cfg.campaign]))?;
+        Identity::decode(&record)
     }
 
     fn heartbeat(&self) {
@@ -274,6 +274,10 @@ impl Tracker {
             error("unknown event ID, not sent", &id.into());
             return false;
         };
+        // Another tab of this lead may have fired it meanwhile.
+        if let Some(stored) = self.stored_identity() {
+            self.ident.merge(&stored);
+        }
         if !def.multi && self.ident.has_fired(id) {
             info(
                 "once-per-lead event already fired for this lead, not sent",
@@ -374,6 +378,8 @@ impl Tracker {
             Outcome::Delivered => {
                 info("delivered", &JsValue::from(uids.len() as u32));
                 self.outbox.remove(&uids);
+                // The collector is back: what waits out a backoff goes now, not up to 60 s later.
+                self.outbox.release(now());
             }
             Outcome::Refused => {
                 let status = JsValue::from(answer.status.unwrap_or(0));
