@@ -4,6 +4,7 @@
 use wasm_bindgen::prelude::*;
 
 use crate::core::attribution::query_param;
+use crate::core::trigger::{Binding, Trigger};
 use crate::web::console::{error, set_debug};
 use crate::web::tracker::{self, Tracker};
 use crate::web::{page, tracker::with};
@@ -48,9 +49,13 @@ pub fn start(config: JsValue, debug: bool) -> bool {
         );
         return false;
     }
-    Tracker::start(cfg);
+    let (bindings, problems) = crate::web::config::read_bindings(&config, &cfg);
+    for p in &problems {
+        error("binding left out", &p.0.as_str().into());
+    }
+    Tracker::start(cfg, usable_in_this_browser(bindings));
     install_page_listeners();
-    with(|t| t.fire_lead_events());
+    with(|t| t.fire_page_load());
     tracker::drain();
     true
 }
@@ -106,6 +111,40 @@ pub fn url_parameter(name: &str) -> Option<String> {
     query_param(&page::query(), name)
 }
 
+/// Keeps the bindings whose selectors this browser accepts; names the others in debug mode.
+fn usable_in_this_browser(bindings: Vec<Binding>) -> Vec<Binding> {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return bindings;
+    };
+    bindings
+        .into_iter()
+        .filter(|b| {
+            let selector = match &b.trigger {
+                Trigger::Click { selector } | Trigger::Submit { selector, .. } => selector,
+                Trigger::PageLoad { .. } | Trigger::Api => return true,
+                // Scroll depth, engaged time, element seen, field completed and route changes
+                // are served and validated but not evaluated in the page yet: say so.
+                _ => {
+                    error(
+                        "binding left out: this clickscript does not evaluate its trigger yet",
+                        &b.event.as_str().into(),
+                    );
+                    return false;
+                }
+            };
+            // querySelector throws a SyntaxError for a selector the browser cannot parse.
+            let ok = document.query_selector(selector).is_ok();
+            if !ok {
+                error(
+                    "binding left out: the browser refuses its selector",
+                    &selector.as_str().into(),
+                );
+            }
+            ok
+        })
+        .collect()
+}
+
 /// Page-lifetime listeners: they live as long as the page, so they are `forget()`-ed.
 fn install_page_listeners() {
     let Some(window) = web_sys::window() else {
@@ -148,13 +187,22 @@ fn install_page_listeners() {
         ("submit", "form[data-pt-event]"),
     ] {
         gloo_events::EventListener::new_with_options(&document, kind, options, move |e| {
-            let tagged = e
+            let Some(target) = e
                 .target()
                 .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                .and_then(|el| el.closest(selector).ok().flatten());
+            else {
+                return;
+            };
+            let tagged = target.closest(selector).ok().flatten();
             if let Some(id) = tagged.and_then(|el| el.get_attribute("data-pt-event")) {
                 event(id.into(), JsValue::UNDEFINED, None, None);
             }
+            if kind == "click" {
+                with(|t| t.on_click(&target));
+            } else {
+                with(|t| t.on_submit(&target));
+            }
+            tracker::drain();
         })
         .forget();
     }

@@ -135,6 +135,19 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&b| b == b'*')
 }
 
+/// Whether a page's URL matches a trigger's pattern: a pattern starting with `/` is matched
+/// against the path (with the query string), any other against the whole URL.
+pub fn url_matches(pattern: &str, href: &str) -> bool {
+    if pattern.starts_with('/') {
+        let after_scheme = href.split_once("://").map_or(href, |(_, rest)| rest);
+        let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+        let path = path.split('#').next().unwrap_or(path);
+        glob(pattern, path)
+    } else {
+        glob(pattern, href)
+    }
+}
+
 /// A cheap plausibility check of a CSS selector: non-empty, not too long, brackets, parentheses
 /// and quotes balanced. The browser is the final judge; a selector it refuses disables only its
 /// own binding.
@@ -167,17 +180,23 @@ pub fn plausible_selector(s: &str) -> bool {
 impl Condition {
     /// Whether the condition holds for a field's value (`None` when the form has no such field).
     pub fn holds(&self, value: Option<&str>) -> bool {
+        self.holds_with(value, |s| s.parse().ok())
+    }
+
+    /// `holds`, with the caller's number parser: the browser passes JavaScript's `Number`, as
+    /// Rust's float parser would add ~20 KB to the wasm.
+    pub fn holds_with(&self, value: Option<&str>, number: impl Fn(&str) -> Option<f64>) -> bool {
         let value = value.map(str::trim).unwrap_or("");
         match self.test {
             Test::Present => !value.is_empty(),
             Test::Equals => self.value.as_deref() == Some(value),
             Test::OneOf => self.values.iter().any(|v| v == value),
             Test::Matches => self.value.as_deref().is_some_and(|p| glob(p, value)),
-            Test::Between => match value.parse::<f64>() {
-                Ok(n) if n.is_finite() => {
+            Test::Between => match number(value).filter(|n| !value.is_empty() && n.is_finite()) {
+                Some(n) => {
                     self.min.is_none_or(|min| n >= min) && self.max.is_none_or(|max| n <= max)
                 }
-                _ => false,
+                None => false,
             },
         }
     }
@@ -412,6 +431,19 @@ mod tests {
         assert!(!glob("a*b*c", "aXXcYYb"));
         assert!(glob("**", "anything"));
         assert!(!glob("", "x"));
+    }
+
+    #[test]
+    fn url_patterns_match_paths_or_whole_urls() {
+        let href = "https://lp.example/quote/thanks?utm_source=g#top";
+        assert!(url_matches("/quote/*", href));
+        assert!(url_matches("/quote/thanks*", href));
+        assert!(!url_matches("/thanks", href));
+        assert!(url_matches("*utm_source=g*", href));
+        assert!(url_matches("https://lp.example/*", href));
+        assert!(!url_matches("https://other.example/*", href));
+        assert!(url_matches("/", "https://lp.example"));
+        assert!(url_matches("/", "https://lp.example/#x"));
     }
 
     #[test]

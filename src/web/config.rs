@@ -8,6 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::core::config::{Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS};
 use crate::core::event::Category;
+use crate::core::trigger::{Binding, Condition, Test, Trigger};
 
 /// A field of the configuration that is missing or of the wrong type.
 pub struct FieldError(pub String);
@@ -116,4 +117,121 @@ pub fn read(v: &JsValue) -> Result<Config, FieldError> {
         },
         events,
     })
+}
+
+fn condition(v: &JsValue, at: &str) -> Result<Condition, FieldError> {
+    let test = text(v, at, "test")?;
+    let test = match test.as_str() {
+        "present" => Test::Present,
+        "equals" => Test::Equals,
+        "one_of" => Test::OneOf,
+        "matches" => Test::Matches,
+        "between" => Test::Between,
+        _ => return Err(FieldError(path(at, "test") + ": unknown test")),
+    };
+    let values = field(v, "values");
+    let values = match values.dyn_ref::<js_sys::Array>() {
+        Some(list) => list.iter().filter_map(|x| x.as_string()).collect(),
+        None => Vec::new(),
+    };
+    let value = field(v, "value");
+    Ok(Condition {
+        field: text(v, at, "field")?,
+        test,
+        value: if absent(&value) {
+            None
+        } else {
+            Some(text(v, at, "value")?)
+        },
+        values,
+        min: number(v, at, "min")?,
+        max: number(v, at, "max")?,
+    })
+}
+
+fn trigger(v: &JsValue, at: &str) -> Result<Trigger, FieldError> {
+    let on = text(v, at, "on")?;
+    let selector = || text(v, at, "selector");
+    let whole = |name| number(v, at, name).map(|n| n.unwrap_or(0.0) as u32);
+    Ok(match on.as_str() {
+        "page_load" => {
+            let url = field(v, "url");
+            Trigger::PageLoad {
+                url: if absent(&url) {
+                    None
+                } else {
+                    Some(text(v, at, "url")?)
+                },
+            }
+        }
+        "click" => Trigger::Click {
+            selector: selector()?,
+        },
+        "submit" => {
+            let list = field(v, "conditions");
+            let mut conditions = Vec::new();
+            if let Some(list) = list.dyn_ref::<js_sys::Array>() {
+                for (i, c) in list.iter().enumerate() {
+                    conditions.push(condition(
+                        &c,
+                        &[at, ".conditions[", &i.to_string(), "]"].concat(),
+                    )?);
+                }
+            }
+            Trigger::Submit {
+                selector: selector()?,
+                conditions,
+            }
+        }
+        "field_completed" => Trigger::FieldCompleted {
+            selector: selector()?,
+        },
+        "scroll" => Trigger::Scroll {
+            percent: whole("percent")?,
+        },
+        "engaged" => Trigger::Engaged {
+            seconds: whole("seconds")?,
+        },
+        "seen" => Trigger::Seen {
+            selector: selector()?,
+        },
+        "route" => Trigger::Route {
+            url: text(v, at, "url")?,
+        },
+        "api" => Trigger::Api,
+        _ => return Err(FieldError(path(at, "on") + ": unknown trigger")),
+    })
+}
+
+/// Reads the campaign's bindings. A bad binding is left out and named (the rest still run): an
+/// invalid part of a configuration never stops the valid parts.
+pub fn read_bindings(v: &JsValue, cfg: &Config) -> (Vec<Binding>, Vec<FieldError>) {
+    let mut bindings = Vec::new();
+    let mut errors = Vec::new();
+    let list = field(v, "bindings");
+    let Some(list) = list.dyn_ref::<js_sys::Array>() else {
+        return (bindings, errors);
+    };
+    for (i, b) in list.iter().enumerate() {
+        let at = ["bindings[", &i.to_string(), "]"].concat();
+        let read = text(&b, &at, "event").and_then(|event| {
+            let trigger = trigger(&field(&b, "trigger"), &path(&at, "trigger"))?;
+            if cfg.event(&event).is_none() {
+                return Err(FieldError(
+                    path(&at, "event") + ": not an event of this campaign",
+                ));
+            }
+            let mut problems = Vec::new();
+            trigger.validate(&path(&at, "trigger"), &mut problems);
+            match problems.into_iter().next() {
+                Some(p) => Err(FieldError([p.path.as_str(), ": ", p.reason].concat())),
+                None => Ok(Binding { event, trigger }),
+            }
+        });
+        match read {
+            Ok(b) => bindings.push(b),
+            Err(e) => errors.push(e),
+        }
+    }
+    (bindings, errors)
 }

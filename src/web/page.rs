@@ -49,6 +49,13 @@ pub fn current(url: Option<String>) -> Page {
     }
 }
 
+/// `location.href` of the page.
+pub fn href() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .unwrap_or_default()
+}
+
 /// `location.search` of the page.
 pub fn query() -> String {
     web_sys::window()

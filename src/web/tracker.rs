@@ -22,6 +22,7 @@ use crate::core::identity::{Identity, Sources};
 use crate::core::ids::{is_uuid, uuid_v4, uuid_v7};
 use crate::core::limits::{truncate, MAX_FIELDS, MAX_KEY_LEN, MAX_TEXT_LEN};
 use crate::core::outbox::{outcome, retry_delay, DropReason, Entry, Outbox, Outcome};
+use crate::core::trigger::{url_matches, Binding, Trigger};
 use crate::core::wire::{batch_body, EVENTS_PATH};
 
 /// An orphaned outbox whose page has not written its heartbeat for this long is adopted.
@@ -61,6 +62,8 @@ pub struct Tracker {
     gone: bool,
     /// When the last beacon went, so that the hidden + pagehide pair of one unload beacons once.
     last_beacon: u64,
+    /// The campaign's triggers that this browser accepted.
+    bindings: Vec<Binding>,
 }
 
 fn key(parts: &[&str]) -> String {
@@ -69,7 +72,7 @@ fn key(parts: &[&str]) -> String {
 
 impl Tracker {
     /// Resumes the lead and installs the tracker for this page.
-    pub fn start(cfg: Config) {
+    pub fn start(cfg: Config, bindings: Vec<Binding>) {
         let store = Store::open();
         let query = page::query();
         let ident = resume_identity(&cfg, &store, query_param(&query, "transaction_id"));
@@ -82,6 +85,7 @@ impl Tracker {
             waiters: Vec::new(),
             gone: false,
             last_beacon: 0,
+            bindings,
             cfg,
             store,
             ident,
@@ -188,16 +192,6 @@ impl Tracker {
         }
     }
 
-    /// Fires the Base Event (and Base Click Sold when the campaign says so) unless this lead
-    /// already has them.
-    pub fn fire_lead_events(&mut self) {
-        let system = self.cfg.system.clone();
-        self.fire(&system.base, &JsValue::UNDEFINED, None, None);
-        if self.cfg.click_with_base {
-            self.fire(&system.click_sold, &JsValue::UNDEFINED, None, None);
-        }
-    }
-
     /// Registers a click (`PT.click`): switches to a handed-over transaction, adds the click's
     /// attribution, and fires the Base Event and Base Click Sold if this lead lacks them.
     pub fn click(&mut self, opts: &JsValue, url: Option<String>, ts: Option<f64>) {
@@ -270,9 +264,28 @@ impl Tracker {
         url: Option<String>,
         ts: Option<f64>,
     ) -> bool {
+        let Some(def) = self.may_fire(id) else {
+            return false;
+        };
+        let (data, revenue) = read_props(props, &def);
+        self.record(def, data, revenue, url, ts)
+    }
+
+    /// Fires event `id` for a trigger, with the data the trigger provides.
+    pub fn fire_with(&mut self, id: &str, data: Fields<Scalar>) -> bool {
+        let Some(def) = self.may_fire(id) else {
+            return false;
+        };
+        let revenue = def.revenue;
+        self.record(def, data, revenue, None, None)
+    }
+
+    /// The definition of `id` if it may fire now: configured, and not a once-per-lead event
+    /// this lead already has.
+    fn may_fire(&mut self, id: &str) -> Option<EventDef> {
         let Some(def) = self.cfg.event(id).cloned() else {
             error("unknown event ID, not sent", &id.into());
-            return false;
+            return None;
         };
         // Another tab of this lead may have fired it meanwhile.
         if let Some(stored) = self.stored_identity() {
@@ -283,16 +296,27 @@ impl Tracker {
                 "once-per-lead event already fired for this lead, not sent",
                 &id.into(),
             );
-            return false;
+            return None;
         }
+        Some(def)
+    }
+
+    /// Writes the event to the outbox (write-ahead: before any attempt to send it).
+    fn record(
+        &mut self,
+        def: EventDef,
+        data: Fields<Scalar>,
+        revenue: Option<f64>,
+        url: Option<String>,
+        ts: Option<f64>,
+    ) -> bool {
         let now = now();
         let ts = ts
             .filter(|t| *t > 0.0 && *t <= now as f64)
             .map(|t| t as u64)
             .unwrap_or(now);
-        let seq = self.ident.note_event(id, !def.multi, now);
+        let seq = self.ident.note_event(&def.id, !def.multi, now);
         self.save_identity();
-        let (data, revenue) = read_props(props, &def);
         let event = Event {
             uid: uuid_v7(now, random16()),
             event_id: def.id,
@@ -313,7 +337,10 @@ impl Tracker {
             bot: page::webdriver(),
         };
         let Some(body) = to_json(&event) else {
-            error("event could not be serialized, not sent", &id.into());
+            error(
+                "event could not be serialized, not sent",
+                &event.event_id.as_str().into(),
+            );
             return false;
         };
         info("event", &JsValue::from_str(&body));
@@ -327,6 +354,102 @@ impl Tracker {
         log_dropped(dropped, DropReason::Full);
         self.save_outbox();
         true
+    }
+
+    /// Page-load triggers: the Base Event (and Base Click Sold when the campaign says so) unless
+    /// the campaign binds them to other triggers, and every `page_load` binding whose URL pattern
+    /// matches this page.
+    pub fn fire_page_load(&mut self) {
+        let system = self.cfg.system.clone();
+        let rebound = |id: &str, b: &[Binding]| b.iter().any(|b| b.event == id);
+        if !rebound(&system.base, &self.bindings) {
+            self.fire_with(&system.base, Fields::default());
+        }
+        if self.cfg.click_with_base && !rebound(&system.click_sold, &self.bindings) {
+            self.fire_with(&system.click_sold, Fields::default());
+        }
+        let href = page::href();
+        let due: Vec<String> = self
+            .bindings
+            .iter()
+            .filter(|b| match &b.trigger {
+                Trigger::PageLoad { url } => url.as_deref().is_none_or(|u| url_matches(u, &href)),
+                _ => false,
+            })
+            .map(|b| b.event.clone())
+            .collect();
+        for id in due {
+            self.fire_with(&id, Fields::default());
+        }
+    }
+
+    /// A click on `target`: every `click` binding whose selector matches it or an ancestor.
+    pub fn on_click(&mut self, target: &web_sys::Element) {
+        let hits: Vec<(String, web_sys::Element)> = self
+            .bindings
+            .iter()
+            .filter_map(|b| match &b.trigger {
+                Trigger::Click { selector } => target
+                    .closest(selector)
+                    .ok()
+                    .flatten()
+                    .map(|el| (b.event.clone(), el)),
+                _ => None,
+            })
+            .collect();
+        for (id, el) in hits {
+            let mut data = Fields::default();
+            for attr in ["id", "href"] {
+                if let Some(v) = el.get_attribute(attr) {
+                    data.insert(
+                        attr.to_owned(),
+                        Scalar::Text(truncate(&v, MAX_TEXT_LEN).to_owned()),
+                    );
+                }
+            }
+            self.fire_with(&id, data);
+        }
+    }
+
+    /// A form submitted: every `submit` binding whose selector matches the form and whose
+    /// conditions all hold fires, with the form's fields as data.
+    pub fn on_submit(&mut self, form: &web_sys::Element) {
+        let mut fields: Option<Fields<Scalar>> = None;
+        let mut due = Vec::new();
+        for b in &self.bindings {
+            let Trigger::Submit {
+                selector,
+                conditions,
+            } = &b.trigger
+            else {
+                continue;
+            };
+            if !form.matches(selector).unwrap_or(false) {
+                continue;
+            }
+            let values = fields.get_or_insert_with(|| form_fields(form));
+            let text = |name: &str| match values.get(name) {
+                Some(Scalar::Text(t)) => Some(t.as_str()),
+                _ => None,
+            };
+            // `new Number(text)`: JavaScript's strict conversion ("30abc" is NaN, not 30).
+            #[allow(deprecated)]
+            let number = |s: &str| js_sys::Number::new(&JsValue::from_str(s)).value_of().into();
+            if conditions
+                .iter()
+                .all(|c| c.holds_with(text(&c.field), number))
+            {
+                due.push(b.event.clone());
+            } else {
+                info(
+                    "form conditions not met, not sent",
+                    &b.event.as_str().into(),
+                );
+            }
+        }
+        for id in due {
+            self.fire_with(&id, fields.clone().unwrap_or_default());
+        }
     }
 
     /// Adds a `PT.flush()` waiter.
@@ -501,6 +624,48 @@ fn entries(obj: &JsValue) -> Vec<(String, JsValue)> {
             Some((pair.get(0).as_string()?, pair.get(1)))
         })
         .collect()
+}
+
+/// A form's fields as event data: named, enabled fields with a value; never a password, nor a
+/// field marked `data-pt-ignore`; unchecked boxes and buttons left out. Read over `Reflect` so
+/// that every kind of form control is handled by one path.
+fn form_fields(form: &web_sys::Element) -> Fields<Scalar> {
+    let get = |o: &JsValue, k: &str| {
+        js_sys::Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+    };
+    let mut data = Fields::default();
+    let elements = get(form, "elements");
+    let n = get(&elements, "length").as_f64().unwrap_or(0.0) as u32;
+    for i in 0..n {
+        if data.len() >= MAX_FIELDS {
+            break;
+        }
+        let el = js_sys::Reflect::get_u32(&elements, i).unwrap_or(JsValue::UNDEFINED);
+        let name = get(&el, "name").as_string().unwrap_or_default();
+        let kind = get(&el, "type").as_string().unwrap_or_default();
+        let ignored = el
+            .dyn_ref::<web_sys::Element>()
+            .is_none_or(|e| e.has_attribute("data-pt-ignore"));
+        let unchecked =
+            matches!(kind.as_str(), "checkbox" | "radio") && !get(&el, "checked").is_truthy();
+        let skipped = matches!(
+            kind.as_str(),
+            "password" | "submit" | "button" | "reset" | "file" | "image"
+        );
+        if name.is_empty()
+            || name.len() > MAX_KEY_LEN
+            || ignored
+            || unchecked
+            || skipped
+            || data.contains_key(&name)
+        {
+            continue;
+        }
+        if let Some(v) = get(&el, "value").as_string() {
+            data.insert(name, Scalar::Text(truncate(&v, MAX_TEXT_LEN).to_owned()));
+        }
+    }
+    data
 }
 
 /// Free data and revenue from a call's props: scalars only, within the collector's limits.
