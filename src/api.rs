@@ -56,6 +56,9 @@ pub fn start(config: JsValue, debug: bool) -> bool {
     Tracker::start(cfg, usable_in_this_browser(bindings));
     install_page_listeners();
     with(|t| t.fire_page_load());
+    if let Some(bindings) = with(|t| t.bindings().to_vec()) {
+        crate::web::triggers::install(bindings);
+    }
     tracker::drain();
     true
 }
@@ -120,17 +123,11 @@ fn usable_in_this_browser(bindings: Vec<Binding>) -> Vec<Binding> {
         .into_iter()
         .filter(|b| {
             let selector = match &b.trigger {
-                Trigger::Click { selector } | Trigger::Submit { selector, .. } => selector,
-                Trigger::PageLoad { .. } | Trigger::Api => return true,
-                // Scroll depth, engaged time, element seen, field completed and route changes
-                // are served and validated but not evaluated in the page yet: say so.
-                _ => {
-                    error(
-                        "binding left out: this clickscript does not evaluate its trigger yet",
-                        &b.event.as_str().into(),
-                    );
-                    return false;
-                }
+                Trigger::Click { selector }
+                | Trigger::Submit { selector, .. }
+                | Trigger::FieldCompleted { selector }
+                | Trigger::Seen { selector } => selector,
+                _ => return true,
             };
             // querySelector throws a SyntaxError for a selector the browser cannot parse.
             let ok = document.query_selector(selector).is_ok();

@@ -8,6 +8,7 @@ pub mod page;
 pub mod storage;
 pub mod tracker;
 pub mod transport;
+pub mod triggers;
 
 /// Unix time in ms.
 pub fn now() -> u64 {

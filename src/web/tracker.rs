@@ -99,6 +99,11 @@ impl Tracker {
         });
     }
 
+    /// The campaign's bindings this browser accepted.
+    pub fn bindings(&self) -> &[Binding] {
+        &self.bindings
+    }
+
     /// The transaction ID.
     pub fn transaction_id(&self) -> &str {
         &self.ident.txn

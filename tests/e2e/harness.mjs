@@ -54,7 +54,14 @@ export async function start() {
   const pages = join(root, 'tests/e2e/pages');
   const server = createServer((req, res) => {
     const url = new URL(req.url, publisher);
-    const name = url.pathname === '/' ? 'landing.html' : url.pathname.slice(1);
+    if (url.pathname === '/vendor/page.js') {
+      // The single-page app's router, from npm.
+      res.writeHead(200, { 'content-type': 'text/javascript' });
+      res.end(readFileSync(join(root, 'node_modules/page/page.js')));
+      return;
+    }
+    // The single-page app answers every /spa/ path with its one page.
+    const name = url.pathname === '/' ? 'landing.html' : url.pathname.startsWith('/spa/') ? 'spa.html' : url.pathname.slice(1);
     let body;
     try { body = readFileSync(join(pages, name.replace(/[^a-z0-9_.-]/gi, '')), 'utf8'); } catch {
       res.writeHead(404); res.end('not found'); return;

@@ -98,3 +98,76 @@ test('a page-load trigger with a URL pattern fires on matching pages only; debug
   assert.deepEqual(await errors(thanks.page), []);
   await context.close();
 });
+
+test('scroll depth and element seen fire once the visitor gets there, not before', async () => {
+  const context = await env.visitor();
+  const { page, txn } = await open(context);
+  let events = await settle(page, txn);
+  assert.equal(count(events, 'scrolled_half'), 0);
+  assert.equal(count(events, 'pricing_seen'), 0);
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+  await page.waitForTimeout(300);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+  await page.waitForTimeout(300);
+  events = await settle(page, txn);
+  assert.equal(count(events, 'scrolled_half'), 1);
+  assert.equal(count(events, 'pricing_seen'), 1);
+  assert.equal(events.find((e) => e.event_id === 'pricing_seen').data.id, 'pricing');
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('engaged time fires after the page has been visible and focused long enough', async () => {
+  const context = await env.visitor();
+  const { page, txn } = await open(context);
+  await page.bringToFront();
+  await page.focus('input[name=zip]');
+  let events = await settle(page, txn);
+  assert.equal(count(events, 'engaged_2s'), 0, 'not at once');
+  await page.waitForTimeout(3500);
+  events = await settle(page, txn);
+  assert.equal(count(events, 'engaged_2s'), 1);
+  await context.close();
+});
+
+test('a field completed with a valid value fires, an invalid or empty one does not', async () => {
+  const context = await env.visitor();
+  const { page, txn } = await open(context);
+  await page.fill('input[name=email]', 'not-an-email');
+  await page.focus('input[name=zip]');
+  await page.fill('input[name=email]', '');
+  await page.focus('input[name=zip]');
+  let events = await settle(page, txn);
+  assert.equal(count(events, 'email_done'), 0);
+  await page.fill('input[name=email]', 'lead@example.com');
+  await page.focus('input[name=zip]');
+  events = await settle(page, txn);
+  assert.equal(count(events, 'email_done'), 1);
+  assert.deepEqual(events.find((e) => e.event_id === 'email_done').data, { field: 'email', value: 'lead@example.com' });
+  await context.close();
+});
+
+test('a single-page app with a real router: the route event fires once per navigation to its route', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/spa.html`);
+  const txn = await ready(page);
+  await page.click('#to-quote');
+  await page.waitForFunction(() => document.getElementById('view').textContent === 'quote form');
+  let events = await settle(page, txn);
+  assert.equal(count(events, 'route_thanks'), 0, 'the quote route does not match');
+  await page.click('#to-thanks');
+  await page.waitForFunction(() => location.pathname === '/spa/thanks');
+  events = await settle(page, txn);
+  assert.equal(count(events, 'route_thanks'), 1);
+  await page.goBack();
+  await page.waitForFunction(() => location.pathname === '/spa/quote');
+  await page.goForward();
+  await page.waitForFunction(() => location.pathname === '/spa/thanks');
+  events = await settle(page, txn);
+  assert.equal(count(events, 'route_thanks'), 2, 'popstate back to the route counts as a navigation');
+  assert.equal(count(events, 'base'), 1, 'route changes are not page loads');
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});

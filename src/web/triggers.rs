@@ -1,0 +1,324 @@
+//! The triggers that watch the page over time: scroll depth, engaged time, elements seen, fields
+//! completed and single-page-app routes. Each kind is installed only when the campaign binds
+//! it, with one listener (or observer, or timer) for all its bindings; page-load, click and
+//! submit bindings are evaluated by the tracker's delegated listeners.
+
+use std::cell::RefCell;
+
+use gloo_events::{EventListener, EventListenerOptions, EventListenerPhase};
+use gloo_timers::callback::Interval;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::console::error;
+use super::page;
+use super::tracker::{drain, with};
+use crate::core::event::{Fields, Scalar};
+use crate::core::limits::{truncate, MAX_TEXT_LEN};
+use crate::core::trigger::{url_matches, Binding, Trigger};
+
+/// What the page has reached so far.
+#[derive(Default)]
+struct Progress {
+    /// Indices of the scroll and engaged bindings already fired on this page.
+    done: Vec<usize>,
+    /// Visible and focused time, ms.
+    engaged_ms: u64,
+    /// The URL of the last route seen.
+    route: String,
+}
+
+thread_local! {
+    static PROGRESS: RefCell<Progress> = RefCell::new(Progress::default());
+}
+
+fn fire(event: &str, data: Fields<Scalar>) {
+    if with(|t| t.fire_with(event, data)).unwrap_or(false) {
+        drain();
+    }
+}
+
+fn text(v: &JsValue, key: &str) -> Option<String> {
+    js_sys::Reflect::get(v, &JsValue::from_str(key))
+        .ok()?
+        .as_string()
+}
+
+/// Fires each not-yet-fired binding of `kind` whose threshold `reached` covers.
+fn fire_thresholds(bindings: &[Binding], reached: impl Fn(&Trigger) -> bool) {
+    let due: Vec<(usize, String)> = PROGRESS.with(|p| {
+        let mut p = p.borrow_mut();
+        let mut due = Vec::new();
+        for (i, b) in bindings.iter().enumerate() {
+            if !p.done.contains(&i) && reached(&b.trigger) {
+                p.done.push(i);
+                due.push((i, b.event.clone()));
+            }
+        }
+        due
+    });
+    for (_, event) in due {
+        fire(&event, Fields::default());
+    }
+}
+
+/// Installs what the campaign's bindings need; page-lifetime, so listeners are `forget()`-ed.
+pub fn install(bindings: Vec<Binding>) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let Some(document) = window.document() else {
+        return;
+    };
+    let has = |f: fn(&Trigger) -> bool| bindings.iter().any(|b| f(&b.trigger));
+
+    if has(|t| matches!(t, Trigger::Scroll { .. })) {
+        let list = bindings.clone();
+        let check = move || {
+            let Some(w) = web_sys::window() else { return };
+            let Some(root) = w.document().and_then(|d| d.document_element()) else {
+                return;
+            };
+            let seen = w.scroll_y().unwrap_or(0.0)
+                + w.inner_height()
+                    .ok()
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(0.0);
+            let total = root.scroll_height().max(1) as f64;
+            let percent = (seen / total * 100.0) as u32;
+            fire_thresholds(
+                &list,
+                |t| matches!(t, Trigger::Scroll { percent: p } if *p <= percent),
+            );
+        };
+        check();
+        let options = EventListenerOptions {
+            phase: EventListenerPhase::Bubble,
+            passive: true,
+        };
+        EventListener::new_with_options(&window, "scroll", options, move |_| check()).forget();
+    }
+
+    if has(|t| matches!(t, Trigger::Engaged { .. })) {
+        let list = bindings.clone();
+        // One tick a second; only time the page is visible and focused counts.
+        Interval::new(1_000, move || {
+            let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+                return;
+            };
+            if doc.visibility_state() != web_sys::VisibilityState::Visible
+                || !doc.has_focus().unwrap_or(false)
+            {
+                return;
+            }
+            let seconds = PROGRESS.with(|p| {
+                let mut p = p.borrow_mut();
+                p.engaged_ms += 1_000;
+                p.engaged_ms / 1_000
+            }) as u32;
+            fire_thresholds(
+                &list,
+                |t| matches!(t, Trigger::Engaged { seconds: s } if *s <= seconds),
+            );
+        })
+        .forget();
+    }
+
+    let seen: Vec<Binding> = bindings
+        .iter()
+        .filter(|b| matches!(b.trigger, Trigger::Seen { .. }))
+        .cloned()
+        .collect();
+    if !seen.is_empty() {
+        watch_seen(&document, seen);
+    }
+
+    let completed: Vec<Binding> = bindings
+        .iter()
+        .filter(|b| matches!(b.trigger, Trigger::FieldCompleted { .. }))
+        .cloned()
+        .collect();
+    if !completed.is_empty() {
+        let options = EventListenerOptions {
+            phase: EventListenerPhase::Capture,
+            passive: true,
+        };
+        EventListener::new_with_options(&document, "focusout", options, move |e| {
+            let Some(field) = e
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            else {
+                return;
+            };
+            for b in &completed {
+                let Trigger::FieldCompleted { selector } = &b.trigger else {
+                    continue;
+                };
+                if field.matches(selector).unwrap_or(false) {
+                    if let Some(data) = completed_field(&field) {
+                        fire(&b.event, data);
+                    }
+                }
+            }
+        })
+        .forget();
+    }
+
+    let routes: Vec<Binding> = bindings
+        .into_iter()
+        .filter(|b| matches!(b.trigger, Trigger::Route { .. }))
+        .collect();
+    if !routes.is_empty() {
+        watch_routes(&window, routes);
+    }
+}
+
+/// A field left with a valid, non-empty value: its name, and its value unless it is a password
+/// or marked `data-pt-ignore`.
+fn completed_field(field: &web_sys::Element) -> Option<Fields<Scalar>> {
+    let value = text(field, "value")?;
+    if value.trim().is_empty() {
+        return None;
+    }
+    let valid = js_sys::Reflect::get(field, &"checkValidity".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .and_then(|f| f.call0(field).ok())
+        .is_none_or(|v| v.is_truthy());
+    if !valid {
+        return None;
+    }
+    let mut data = Fields::default();
+    let name = text(field, "name").unwrap_or_default();
+    data.insert(
+        "field".to_owned(),
+        Scalar::Text(truncate(&name, MAX_TEXT_LEN).to_owned()),
+    );
+    let secret =
+        text(field, "type").as_deref() == Some("password") || field.has_attribute("data-pt-ignore");
+    if !secret {
+        data.insert(
+            "value".to_owned(),
+            Scalar::Text(truncate(&value, MAX_TEXT_LEN).to_owned()),
+        );
+    }
+    Some(data)
+}
+
+/// Element-seen bindings: one IntersectionObserver at half visibility; each element counts once.
+fn watch_seen(document: &web_sys::Document, seen: Vec<Binding>) {
+    let list = seen.clone();
+    let callback = Closure::<dyn FnMut(js_sys::Array, web_sys::IntersectionObserver)>::new(
+        move |entries: js_sys::Array, observer: web_sys::IntersectionObserver| {
+            for entry in entries.iter() {
+                let entry: web_sys::IntersectionObserverEntry = entry.unchecked_into();
+                if !entry.is_intersecting() || entry.intersection_ratio() < 0.5 {
+                    continue;
+                }
+                let el = entry.target();
+                observer.unobserve(&el);
+                for b in &list {
+                    let Trigger::Seen { selector } = &b.trigger else {
+                        continue;
+                    };
+                    if el.matches(selector).unwrap_or(false) {
+                        let mut data = Fields::default();
+                        if let Some(id) = el.get_attribute("id") {
+                            data.insert("id".to_owned(), Scalar::Text(id));
+                        }
+                        fire(&b.event, data);
+                    }
+                }
+            }
+        },
+    );
+    let options = web_sys::IntersectionObserverInit::new();
+    options.set_threshold_f64(0.5);
+    let Ok(observer) = web_sys::IntersectionObserver::new_with_options(
+        callback.as_ref().unchecked_ref(),
+        &options,
+    ) else {
+        error(
+            "IntersectionObserver unavailable: seen bindings left out",
+            &JsValue::UNDEFINED,
+        );
+        return;
+    };
+    callback.forget();
+    for b in &seen {
+        let Trigger::Seen { selector } = &b.trigger else {
+            continue;
+        };
+        if let Ok(found) = document.query_selector_all(selector) {
+            for i in 0..found.length() {
+                if let Some(el) = found
+                    .item(i)
+                    .and_then(|n| n.dyn_into::<web_sys::Element>().ok())
+                {
+                    observer.observe(&el);
+                }
+            }
+        }
+    }
+}
+
+/// Route bindings: history.pushState and replaceState are wrapped (once per page), popstate and
+/// hashchange listened to; every change of URL that matches a binding's pattern fires it.
+fn watch_routes(window: &web_sys::Window, routes: Vec<Binding>) {
+    PROGRESS.with(|p| p.borrow_mut().route = page::href());
+    let on_change = std::rc::Rc::new(move || {
+        let href = page::href();
+        let changed = PROGRESS.with(|p| {
+            let mut p = p.borrow_mut();
+            let changed = p.route != href;
+            p.route = href.clone();
+            changed
+        });
+        if !changed {
+            return;
+        }
+        for b in &routes {
+            if let Trigger::Route { url } = &b.trigger {
+                if url_matches(url, &href) {
+                    fire(&b.event, Fields::default());
+                }
+            }
+        }
+    });
+    let Ok(history) = window.history() else {
+        return;
+    };
+    let patched = JsValue::from_str("__ptRoutes");
+    if js_sys::Reflect::has(&history, &patched).unwrap_or(true) {
+        return;
+    }
+    let _ = js_sys::Reflect::set(&history, &patched, &JsValue::TRUE);
+    for name in ["pushState", "replaceState"] {
+        let Some(original) = js_sys::Reflect::get(&history, &name.into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        else {
+            continue;
+        };
+        let target: JsValue = history.clone().into();
+        let notify = on_change.clone();
+        let wrapper = Closure::<dyn FnMut(JsValue, JsValue, JsValue) -> JsValue>::new(
+            move |state, title, url| {
+                match original.call3(&target, &state, &title, &url) {
+                    Ok(v) => {
+                        notify();
+                        v
+                    }
+                    // The page's own error (a cross-origin URL, say) is the page's: rethrown as is.
+                    Err(e) => wasm_bindgen::throw_val(e),
+                }
+            },
+        );
+        let _ = js_sys::Reflect::set(&history, &name.into(), wrapper.as_ref());
+        wrapper.forget();
+    }
+    for kind in ["popstate", "hashchange"] {
+        let notify = on_change.clone();
+        EventListener::new(window, kind, move |_| notify()).forget();
+    }
+}
