@@ -33,14 +33,15 @@ export async function until(f, ms = 8000, step = 100) {
   return v;
 }
 
-/** Starts the collector and the publisher's server; returns what the tests need. */
-export async function start() {
+/** Starts the collector (with `configText`, the test configuration by default) and the
+    publisher's server; returns what the tests need. */
+export async function start(configText = readFileSync(join(root, 'tests/e2e/config.json'), 'utf8')) {
   const dir = mkdtempSync(join(tmpdir(), 'clickscript-e2e-'));
   const [port, pubPort] = [await freePort(), await freePort()];
   const collector = `http://127.0.0.1:${port}`;
   // The publisher is another origin (localhost, not 127.0.0.1): cross-origin like a real site.
   const publisher = `http://localhost:${pubPort}`;
-  const config = readFileSync(join(root, 'tests/e2e/config.json'), 'utf8').replaceAll('__PUBLISHER__', publisher);
+  const config = configText.replaceAll('__PUBLISHER__', publisher);
   writeFileSync(join(dir, 'config.json'), config);
   const proc = spawn(join(root, 'target/release/collector'), [
     '--config', join(dir, 'config.json'), '--db', join(dir, 'events.db'), '--port', String(port),
