@@ -66,7 +66,7 @@
       }
       url = url || location.href;
       var e = {
-        uid: v7(), event_id: eid, category: def.category, txn: id.txn, visitor: id.visitor, session: id.session,
+        uid: v7(), event_id: eid, category: def.category, scope: def.scope || 'org', txn: id.txn, visitor: id.visitor, session: id.session,
         ts: ts || Date.now(), seq: id.seq,
         page: {
           url: url, referrer: d.referrer, title: d.title, language: navigator.language || '',
@@ -76,6 +76,7 @@
         attribution: attribution(url), data: data, consent: null, bot: !!navigator.webdriver
       };
       if (revenue != null) e.revenue = revenue;
+      if (def.payout != null) e.payout = def.payout;
       log('event', e);
       sent.push(e);
       // Sent in a microtask so that the lead events and the replayed queue go in one beacon.

@@ -172,6 +172,7 @@ fn def(e: &CustomEvent, scope: Scope) -> EventDef {
         scope,
         multi: e.multi,
         revenue: e.revenue,
+        payout: e.payout,
     }
 }
 
@@ -201,6 +202,7 @@ impl Catalog {
                     scope: Scope::System,
                     multi: false,
                     revenue: None,
+                    payout: None,
                 })
                 .collect();
             for (ei, e) in org.events.iter().enumerate() {

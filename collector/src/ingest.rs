@@ -101,6 +101,12 @@ pub fn event(raw: &RawValue, campaign: &Campaign, now_ms: u64) -> Result<NewEven
                 e.event_id, campaign.config.campaign
             ));
         };
+        if def.scope != e.scope {
+            return Err(format!(
+                "scope: {:?} is {:?}, not {:?}",
+                e.event_id, def.scope, e.scope
+            ));
+        }
         if def.category != e.category {
             return Err(format!(
                 "category: {:?} is {}, not {}",
@@ -150,8 +156,10 @@ pub fn event(raw: &RawValue, campaign: &Campaign, now_ms: u64) -> Result<NewEven
                 _ => {}
             }
         }
-        if matches!(e.revenue, Some(r) if !r.is_finite() || r < 0.0) {
-            return Err("revenue: must be a non-negative number".into());
+        for (field, amount) in [("revenue", e.revenue), ("payout", e.payout)] {
+            if matches!(amount, Some(r) if !r.is_finite() || r < 0.0) {
+                return Err(format!("{field}: must be a non-negative number"));
+            }
         }
         if let Some(c) = &e.consent {
             check_len("consent", c, 4096)?;

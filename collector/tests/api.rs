@@ -14,7 +14,12 @@ use common::{app, send, ORIGIN};
 const TXN: &str = "5f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11";
 
 fn event(uid: &str, event_id: &str, category: &str) -> Value {
-    json!({"uid":uid,"event_id":event_id,"category":category,"txn":TXN,
+    let scope = match event_id {
+        "base" | "click_sold" | "form_sold" | "call_sold" => "system",
+        "only_c1" => "campaign",
+        _ => "org",
+    };
+    json!({"uid":uid,"event_id":event_id,"category":category,"scope":scope,"txn":TXN,
         "visitor":"6f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11","session":"7f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11",
         "ts":1_764_190_000_100u64,"seq":1,"page":{"url":"https://lp.example/?a=1"},
         "attribution":{"params":{"utm_source":"g"},"click_ids":{}},"data":{"k":"v"},"consent":null,"bot":false})
@@ -103,6 +108,8 @@ async fn malformed_hostile_and_oversized_bodies_get_a_named_4xx() {
     wrong_type["seq"] = json!("one");
     let mut nested_data = event(&uid(3), "quote", "engagement");
     nested_data["data"] = json!({"a":{"b":1}});
+    let mut wrong_scope = event(&uid(8), "base", "lead");
+    wrong_scope["scope"] = json!("campaign");
     let mut long_title = event(&uid(4), "quote", "engagement");
     long_title["page"]["title"] = json!("t".repeat(600));
     let cases: Vec<(String, StatusCode, &str)> = vec![
@@ -162,6 +169,11 @@ async fn malformed_hostile_and_oversized_bodies_get_a_named_4xx() {
             batch("c1", vec![long_title]),
             StatusCode::UNPROCESSABLE_ENTITY,
             "page.title",
+        ),
+        (
+            batch("c1", vec![wrong_scope]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "scope",
         ),
         (
             batch("c1", vec![event(&uid(5), "nope", "lead")]),

@@ -78,6 +78,9 @@ pub struct EventDef {
     /// Fixed revenue, used when the call names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revenue: Option<f64>,
+    /// Fixed payout to the traffic source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout: Option<f64>,
 }
 
 /// A campaign's configuration as served to the page.
@@ -143,8 +146,10 @@ impl Config {
             } else if self.events[..i].iter().any(|o| o.id == e.id) {
                 fail(at("id"), "is defined twice");
             }
-            if matches!(e.revenue, Some(r) if !r.is_finite() || r < 0.0) {
-                fail(at("revenue"), "must be a non-negative number");
+            for (field, amount) in [("revenue", e.revenue), ("payout", e.payout)] {
+                if matches!(amount, Some(r) if !r.is_finite() || r < 0.0) {
+                    fail(at(field), "must be a non-negative number");
+                }
             }
         }
         let system = [

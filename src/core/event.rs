@@ -7,6 +7,8 @@ use std::marker::PhantomData;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::config::Scope;
+
 /// What kind of step in the lead's life an event records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -215,6 +217,9 @@ pub struct Event {
     pub event_id: String,
     /// The configured event's category.
     pub category: Category,
+    /// Who defined the event (system, organization or campaign).
+    #[serde(default)]
+    pub scope: Scope,
     /// The transaction (lead) ID.
     pub txn: String,
     /// The long-lived visitor ID.
@@ -235,6 +240,9 @@ pub struct Event {
     /// Revenue attached to the event, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revenue: Option<f64>,
+    /// Payout to the traffic source, when the event defines one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout: Option<f64>,
     /// Consent text or token, when the page recorded one.
     #[serde(default)]
     pub consent: Option<String>,

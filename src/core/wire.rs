@@ -69,6 +69,7 @@ pub fn batch_body(cid: &str, sent_at: u64, events: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::config::Scope;
     use crate::core::event::{Attribution, Category, Page, Scalar};
 
     fn event() -> Event {
@@ -81,6 +82,7 @@ mod tests {
             uid: "0193b8a2-f00c-7c1e-8e4a-1c2b3d4e5f60".into(),
             event_id: "base".into(),
             category: Category::Lead,
+            scope: Scope::System,
             txn: "5f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11".into(),
             visitor: "v".into(),
             session: "s".into(),
@@ -99,6 +101,7 @@ mod tests {
             ]
             .into(),
             revenue: Some(12.5),
+            payout: Some(3.0),
             consent: None,
             bot: false,
         }

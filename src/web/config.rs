@@ -75,6 +75,7 @@ fn event(v: &JsValue, at: &str) -> Result<EventDef, FieldError> {
             .ok_or_else(|| FieldError(path(at, "scope") + ": must be system, org or campaign"))?,
         multi: flag(v, at, "multi", false)?,
         revenue: number(v, at, "revenue")?,
+        payout: number(v, at, "payout")?,
     })
 }
 

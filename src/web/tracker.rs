@@ -326,6 +326,7 @@ impl Tracker {
             uid: uuid_v7(now, random16()),
             event_id: def.id,
             category: def.category,
+            scope: def.scope,
             txn: self.ident.txn.clone(),
             visitor: self.ident.visitor.clone(),
             session: self.ident.session.clone(),
@@ -338,6 +339,7 @@ impl Tracker {
             page: page::current(url),
             data,
             revenue,
+            payout: def.payout,
             consent: None,
             bot: page::webdriver(),
         };

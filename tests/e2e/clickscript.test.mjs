@@ -167,6 +167,9 @@ test('a CSP that forbids WebAssembly: the fallback still delivers the Base Event
   const purchase = events.find((e) => e.event_id === 'purchase');
   assert.equal(purchase.data.plan, 'csp');
   assert.equal(purchase.revenue, 25);
+  assert.equal(purchase.payout, 5);
+  assert.equal(purchase.scope, 'org');
+  assert.equal(events.find((e) => e.event_id === 'base').scope, 'system');
   assert.equal(purchase.attribution.params.utm_source, 'csp');
   assert.deepEqual(await errors(page), []);
   await context.close();
@@ -266,6 +269,9 @@ test('a double click fires a once-per-lead event once and a multi-trigger event 
   const events = await env.lead(txn);
   assert.equal(count(events, 'purchase'), 1);
   assert.equal(count(events, 'quote_requested'), 2);
+  const purchase = events.find((e) => e.event_id === 'purchase');
+  assert.deepEqual([purchase.scope, purchase.category, purchase.revenue, purchase.payout], ['org', 'conversion', 25, 5]);
+  assert.equal(events.find((e) => e.event_id === 'base').scope, 'system');
   assert.deepEqual(await errors(page), []);
   await context.close();
 });

@@ -52,6 +52,7 @@ test('a multi-trigger event clicked three times fires three times, a once event 
   await page.mouse.click(5, 500); // a click elsewhere fires nothing
   const events = await settle(page, txn);
   assert.equal(count(events, 'cta_click'), 3, 'the binding the browser refused adds nothing, the valid one runs');
+  assert.equal(events.find((e) => e.event_id === 'cta_click').scope, 'campaign');
   assert.equal(count(events, 'signup'), 1);
   assert.deepEqual(await errors(page), []);
   await context.close();
@@ -169,5 +170,17 @@ test('a single-page app with a real router: the route event fires once per navig
   assert.equal(count(events, 'route_thanks'), 2, 'popstate back to the route counts as a navigation');
   assert.equal(count(events, 'base'), 1, 'route changes are not page loads');
   assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('a campaign-level event of one campaign is unknown to another campaign\'s pages', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/`);
+  const txn = await ready(page);
+  await page.evaluate(() => { PT.event('cta_click'); PT.event('quote_requested'); });
+  const events = await settle(page, txn);
+  assert.equal(count(events, 'cta_click'), 0, 'cta_click belongs to campaign "triggers", not "e2e"');
+  assert.equal(count(events, 'quote_requested'), 1, 'an organization-level event is known to every campaign');
   await context.close();
 });
