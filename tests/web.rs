@@ -117,7 +117,10 @@ fn the_served_configuration_is_read_with_defaults() {
     assert_eq!(cfg.cookie_domain, None);
     let q = cfg.event("q").unwrap();
     assert!(q.multi);
-    assert_eq!(q.revenue, Some(2.5));
+    assert_eq!(
+        q.revenue,
+        Some(clickscript::core::config::Amount::Fixed(2.5))
+    );
     assert_eq!(
         cfg.event("base").unwrap().scope,
         clickscript::core::config::Scope::System
@@ -155,6 +158,12 @@ fn a_malformed_configuration_names_the_field() {
         (
             format!(r#"{{"campaign":"c","collector":"http://x",{SYSTEM},"cookie_days":"30"}}"#),
             "cookie_days: must be a number",
+        ),
+        (
+            format!(
+                r#"{{"campaign":"c","collector":"http://x",{SYSTEM},"events":[{{"id":"a","category":"lead","revenue":"25"}}]}}"#
+            ),
+            "events[0].revenue: must be a number, {field} or {prop}",
         ),
     ];
     for (json, expected) in cases {

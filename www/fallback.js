@@ -58,7 +58,9 @@
       if (!def.multi) id.fired.push(eid);
       id.seq++;
       save();
-      var data = {}, revenue = def.revenue;
+      // Amounts: fixed, or a number among the call's props ({prop: NAME}); no form fields here.
+      var amount = function (a) { return typeof a == 'number' ? a : a && props && typeof props[a.prop] == 'number' ? props[a.prop] : null; };
+      var data = {}, revenue = amount(def.revenue), payout = amount(def.payout);
       for (var k in props || {}) {
         var v = props[k];
         if (k == 'revenue') { if (typeof v == 'number' && v >= 0) revenue = v; }
@@ -76,7 +78,7 @@
         attribution: attribution(url), data: data, consent: null, bot: !!navigator.webdriver
       };
       if (revenue != null) e.revenue = revenue;
-      if (def.payout != null) e.payout = def.payout;
+      if (payout != null) e.payout = payout;
       log('event', e);
       sent.push(e);
       // Sent in a microtask so that the lead events and the replayed queue go in one beacon.

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use clickscript::core::config::{Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS};
+use clickscript::core::config::{
+    Amount, Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS,
+};
 use clickscript::core::event::Category;
 use clickscript::core::ids::is_valid_id;
 use clickscript::core::trigger::Binding;
@@ -58,12 +60,12 @@ pub struct CustomEvent {
     /// May fire more than once per lead.
     #[serde(default)]
     pub multi: bool,
-    /// Fixed revenue.
+    /// Revenue: fixed, or from a form field or the `PT.event` call's props.
     #[serde(default)]
-    pub revenue: Option<f64>,
-    /// Fixed payout to the traffic source.
+    pub revenue: Option<Amount>,
+    /// Payout to the traffic source, the same way.
     #[serde(default)]
-    pub payout: Option<f64>,
+    pub payout: Option<Amount>,
     /// Whether it is the campaign's conversion event (at most one per campaign).
     #[serde(default)]
     pub conversion: bool,
@@ -157,9 +159,11 @@ fn check_event(path: &str, e: &CustomEvent, known: &[EventDef], errors: &mut Vec
     } else if known.iter().any(|d| d.id == e.id) {
         errors.push(format!("{path}.id: {:?} is defined twice", e.id));
     }
-    for (field, amount) in [("revenue", e.revenue), ("payout", e.payout)] {
-        if matches!(amount, Some(r) if !r.is_finite() || r < 0.0) {
-            errors.push(format!("{path}.{field}: must be a non-negative number"));
+    for (field, amount) in [("revenue", &e.revenue), ("payout", &e.payout)] {
+        if amount.as_ref().is_some_and(|a| !a.is_valid()) {
+            errors.push(format!(
+                "{path}.{field}: must be a non-negative number, {{\"field\": NAME}} or {{\"prop\": NAME}}"
+            ));
         }
     }
 }
@@ -171,8 +175,8 @@ fn def(e: &CustomEvent, scope: Scope) -> EventDef {
         category: e.category,
         scope,
         multi: e.multi,
-        revenue: e.revenue,
-        payout: e.payout,
+        revenue: e.revenue.clone(),
+        payout: e.payout.clone(),
     }
 }
 
@@ -375,7 +379,7 @@ mod tests {
         )
         .unwrap_err();
         let expected = [
-            "organizations[0].events[1].payout: must be a non-negative number",
+            "organizations[0].events[1].payout: must be a non-negative number, {\"field\": NAME} or {\"prop\": NAME}",
             "organizations[0].campaigns[0]: has 2 conversion events (organizations[0].events[1] (\"buy\"), organizations[0].campaigns[0].events[0] (\"sale\")); a campaign has at most one",
             "organizations[0].campaigns[0].bindings[0].event: \"old\" is inactive",
             "organizations[0].campaigns[0].bindings[1].event: \"nope\" is not an event of this campaign",

@@ -163,7 +163,7 @@ impl Store {
                 tx.execute(
                     "INSERT OR IGNORE INTO event_defs (org_id, campaign_id, id, name, category, scope, multi, revenue)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![c.org, campaign, d.id, d.name, d.category.as_str(), scope, d.multi, d.revenue],
+                    params![c.org, campaign, d.id, d.name, d.category.as_str(), scope, d.multi, d.revenue.as_ref().and_then(|a| a.fixed())],
                 )?;
             }
         }

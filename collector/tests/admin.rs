@@ -5,6 +5,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
+use clickscript::core::config::Amount;
 use collector::store::Store;
 use common::{app, app_with, send};
 use serde_json::{json, Value};
@@ -155,7 +156,7 @@ async fn events_are_created_updated_and_deactivated_and_pages_see_it() {
         .find(|e| e.id == "signup")
         .unwrap();
     assert!(!signup.active);
-    assert_eq!(signup.revenue, Some(4.0));
+    assert_eq!(signup.revenue, Some(Amount::Fixed(4.0)));
 }
 
 #[tokio::test]

@@ -58,6 +58,57 @@ impl Scope {
     }
 }
 
+/// Where an event's revenue or payout comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Amount {
+    /// A fixed amount: `25`.
+    Fixed(f64),
+    /// A form field's value, for events a form submit fires: `{"field": "amount"}`.
+    Field {
+        /// The field's name.
+        field: String,
+    },
+    /// A property of the `PT.event` call's props: `{"prop": "value"}`.
+    Prop {
+        /// The property's name.
+        prop: String,
+    },
+}
+
+impl Amount {
+    /// The amount for one firing: `prop` and `field` look a name up among the call's props and
+    /// the form's fields (`None` where there are none, or no number under that name).
+    pub fn resolve(
+        &self,
+        prop: impl Fn(&str) -> Option<f64>,
+        field: impl Fn(&str) -> Option<f64>,
+    ) -> Option<f64> {
+        let amount = match self {
+            Amount::Fixed(v) => Some(*v),
+            Amount::Field { field: name } => field(name),
+            Amount::Prop { prop: name } => prop(name),
+        };
+        amount.filter(|v| v.is_finite() && *v >= 0.0)
+    }
+
+    /// The fixed amount, if it is one.
+    pub fn fixed(&self) -> Option<f64> {
+        match self {
+            Amount::Fixed(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// Whether it can ever give an amount: a non-negative fixed one, or a non-empty name.
+    pub fn is_valid(&self) -> bool {
+        match self {
+            Amount::Fixed(v) => v.is_finite() && *v >= 0.0,
+            Amount::Field { field: n } | Amount::Prop { prop: n } => !n.trim().is_empty(),
+        }
+    }
+}
+
 /// One event the campaign may fire.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,12 +126,12 @@ pub struct EventDef {
     /// Whether it may fire more than once per lead (default: once).
     #[serde(default)]
     pub multi: bool,
-    /// Fixed revenue, used when the call names none.
+    /// Revenue, used when the call names none: fixed, or from a form field or the call's props.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revenue: Option<f64>,
-    /// Fixed payout to the traffic source.
+    pub revenue: Option<Amount>,
+    /// Payout to the traffic source, the same way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payout: Option<f64>,
+    pub payout: Option<Amount>,
 }
 
 /// A campaign's configuration as served to the page.
@@ -146,9 +197,12 @@ impl Config {
             } else if self.events[..i].iter().any(|o| o.id == e.id) {
                 fail(at("id"), "is defined twice");
             }
-            for (field, amount) in [("revenue", e.revenue), ("payout", e.payout)] {
-                if matches!(amount, Some(r) if !r.is_finite() || r < 0.0) {
-                    fail(at(field), "must be a non-negative number");
+            for (field, amount) in [("revenue", &e.revenue), ("payout", &e.payout)] {
+                if amount.as_ref().is_some_and(|a| !a.is_valid()) {
+                    fail(
+                        at(field),
+                        "must be a non-negative number, {\"field\": NAME} or {\"prop\": NAME}",
+                    );
                 }
             }
         }
@@ -212,6 +266,46 @@ mod tests {
     }
 
     #[test]
+    fn amounts_are_fixed_or_come_from_a_field_or_a_prop() {
+        let parse = |s: &str| serde_json::from_str::<Amount>(s).unwrap();
+        assert_eq!(parse("25"), Amount::Fixed(25.0));
+        assert_eq!(
+            parse(r#"{"field":"amount"}"#),
+            Amount::Field {
+                field: "amount".into()
+            }
+        );
+        assert_eq!(
+            parse(r#"{"prop":"value"}"#),
+            Amount::Prop {
+                prop: "value".into()
+            }
+        );
+        assert!(serde_json::from_str::<Amount>(r#""25""#).is_err());
+        let props = |n: &str| (n == "value").then_some(12.5);
+        let fields = |n: &str| (n == "amount").then_some(40.0);
+        assert_eq!(parse("25").resolve(props, fields), Some(25.0));
+        assert_eq!(
+            parse(r#"{"field":"amount"}"#).resolve(props, fields),
+            Some(40.0)
+        );
+        assert_eq!(
+            parse(r#"{"prop":"value"}"#).resolve(props, fields),
+            Some(12.5)
+        );
+        assert_eq!(parse(r#"{"prop":"other"}"#).resolve(props, fields), None);
+        assert_eq!(
+            parse(r#"{"prop":"value"}"#).resolve(|_| Some(-3.0), fields),
+            None,
+            "never negative"
+        );
+        assert!(!parse(r#"{"field":" "}"#).is_valid());
+        assert!(!Amount::Fixed(f64::NAN).is_valid());
+        assert_eq!(parse("25").fixed(), Some(25.0));
+        assert_eq!(parse(r#"{"prop":"v"}"#).fixed(), None);
+    }
+
+    #[test]
     fn round_trips() {
         let c = sample();
         let again: Config = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
@@ -234,7 +328,7 @@ mod tests {
         c.collector = "ftp://x".into();
         c.cookie_days = 0;
         c.events[4].id = "base".into();
-        c.events[4].revenue = Some(-1.0);
+        c.events[4].revenue = Some(Amount::Fixed(-1.0));
         c.events[1].scope = Scope::Org;
         c.system.call_sold = "missing".into();
         let paths: Vec<_> = c.validate().into_iter().map(|e| e.path).collect();

@@ -6,7 +6,7 @@
 
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::core::config::{Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS};
+use crate::core::config::{Amount, Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS};
 use crate::core::event::Category;
 use crate::core::trigger::{Binding, Condition, Test, Trigger};
 
@@ -62,6 +62,24 @@ fn number(obj: &JsValue, parent: &str, name: &str) -> Result<Option<f64>, FieldE
         .ok_or_else(|| FieldError(path(parent, name) + ": must be a number"))
 }
 
+fn amount(obj: &JsValue, parent: &str, name: &str) -> Result<Option<Amount>, FieldError> {
+    let v = field(obj, name);
+    if absent(&v) {
+        return Ok(None);
+    }
+    if let Some(n) = v.as_f64() {
+        return Ok(Some(Amount::Fixed(n)));
+    }
+    let at = path(parent, name);
+    if let Some(f) = field(&v, "field").as_string() {
+        return Ok(Some(Amount::Field { field: f }));
+    }
+    match field(&v, "prop").as_string() {
+        Some(p) => Ok(Some(Amount::Prop { prop: p })),
+        None => Err(FieldError(at + ": must be a number, {field} or {prop}")),
+    }
+}
+
 fn event(v: &JsValue, at: &str) -> Result<EventDef, FieldError> {
     let category = text(v, at, "category")?;
     let scope = text_or(v, at, "scope", "org")?;
@@ -74,8 +92,8 @@ fn event(v: &JsValue, at: &str) -> Result<EventDef, FieldError> {
         scope: Scope::parse(&scope)
             .ok_or_else(|| FieldError(path(at, "scope") + ": must be system, org or campaign"))?,
         multi: flag(v, at, "multi", false)?,
-        revenue: number(v, at, "revenue")?,
-        payout: number(v, at, "payout")?,
+        revenue: amount(v, at, "revenue")?,
+        payout: amount(v, at, "payout")?,
     })
 }
 

@@ -273,7 +273,13 @@ impl Tracker {
             return false;
         };
         let (data, revenue) = read_props(props, &def);
-        self.record(def, data, revenue, url, ts)
+        let prop = |name: &str| {
+            js_sys::Reflect::get(props, &JsValue::from_str(name))
+                .ok()
+                .and_then(|v| v.as_f64())
+        };
+        let payout = def.payout.as_ref().and_then(|a| a.resolve(prop, |_| None));
+        self.record(def, data, revenue, payout, url, ts)
     }
 
     /// Fires event `id` for a trigger, with the data the trigger provides.
@@ -281,8 +287,18 @@ impl Tracker {
         let Some(def) = self.may_fire(id) else {
             return false;
         };
-        let revenue = def.revenue;
-        self.record(def, data, revenue, None, None)
+        // A form's field gives an amount as text: JavaScript's strict Number reads it.
+        let field = |name: &str| match data.get(name) {
+            Some(Scalar::Text(t)) if !t.trim().is_empty() => Some(js_number(t)),
+            Some(Scalar::Number(n)) => Some(*n),
+            _ => None,
+        };
+        let revenue = def
+            .revenue
+            .as_ref()
+            .and_then(|a| a.resolve(|_| None, field));
+        let payout = def.payout.as_ref().and_then(|a| a.resolve(|_| None, field));
+        self.record(def, data, revenue, payout, None, None)
     }
 
     /// The definition of `id` if it may fire now: configured, and not a once-per-lead event
@@ -312,6 +328,7 @@ impl Tracker {
         def: EventDef,
         data: Fields<Scalar>,
         revenue: Option<f64>,
+        payout: Option<f64>,
         url: Option<String>,
         ts: Option<f64>,
     ) -> bool {
@@ -339,7 +356,7 @@ impl Tracker {
             page: page::current(url),
             data,
             revenue,
-            payout: def.payout,
+            payout,
             consent: None,
             bot: page::webdriver(),
         };
@@ -439,12 +456,9 @@ impl Tracker {
                 Some(Scalar::Text(t)) => Some(t.as_str()),
                 _ => None,
             };
-            // `new Number(text)`: JavaScript's strict conversion ("30abc" is NaN, not 30).
-            #[allow(deprecated)]
-            let number = |s: &str| js_sys::Number::new(&JsValue::from_str(s)).value_of().into();
             if conditions
                 .iter()
-                .all(|c| c.holds_with(text(&c.field), number))
+                .all(|c| c.holds_with(text(&c.field), |s| Some(js_number(s))))
             {
                 due.push(b.event.clone());
             } else {
@@ -633,6 +647,13 @@ fn entries(obj: &JsValue) -> Vec<(String, JsValue)> {
         .collect()
 }
 
+/// JavaScript's strict conversion of text to a number (`"30abc"` is NaN, not 30); Rust's float
+/// parser would add ~20 KB to the wasm.
+fn js_number(text: &str) -> f64 {
+    #[allow(deprecated)]
+    js_sys::Number::new(&JsValue::from_str(text)).value_of()
+}
+
 /// A form's fields as event data: named, enabled fields with a value; never a password, nor a
 /// field marked `data-pt-ignore`; unchecked boxes and buttons left out. Read over `Reflect` so
 /// that every kind of form control is handled by one path.
@@ -678,7 +699,12 @@ fn form_fields(form: &web_sys::Element) -> Fields<Scalar> {
 /// Free data and revenue from a call's props: scalars only, within the collector's limits.
 fn read_props(props: &JsValue, def: &EventDef) -> (Fields<Scalar>, Option<f64>) {
     let mut data = Fields::default();
-    let mut revenue = def.revenue;
+    let prop = |name: &str| {
+        js_sys::Reflect::get(props, &JsValue::from_str(name))
+            .ok()
+            .and_then(|v| v.as_f64())
+    };
+    let mut revenue = def.revenue.as_ref().and_then(|a| a.resolve(prop, |_| None));
     for (k, v) in entries(props) {
         if k == "revenue" {
             match v.as_f64().filter(|r| r.is_finite() && *r >= 0.0) {

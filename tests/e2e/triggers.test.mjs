@@ -81,7 +81,9 @@ test('Base Form Sold fires only when every condition holds, with the fields but 
   assert.equal(count(events, 'form_sold'), 1, 'sold once, though submitted twice');
   const sold = events.find((e) => e.event_id === 'form_sold');
   assert.equal(sold.category, 'conversion');
-  assert.deepEqual(sold.data, { zip: '94107', age: '30', state: 'CA', email: 'driver@example.com' });
+  assert.deepEqual(sold.data, { zip: '94107', age: '30', state: 'CA', email: 'driver@example.com', amount: '42.5' });
+  const valued = events.find((e) => e.event_id === 'quote_value');
+  assert.deepEqual([valued.revenue, valued.payout], [42.5, 2], 'revenue from the form field, fixed payout');
   assert.deepEqual(await errors(page), []);
   await context.close();
 });
@@ -182,5 +184,16 @@ test('a campaign-level event of one campaign is unknown to another campaign\'s p
   const events = await settle(page, txn);
   assert.equal(count(events, 'cta_click'), 0, 'cta_click belongs to campaign "triggers", not "e2e"');
   assert.equal(count(events, 'quote_requested'), 1, 'an organization-level event is known to every campaign');
+  await context.close();
+});
+
+test('revenue and payout taken from the PT.event call\'s props', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/`);
+  const txn = await ready(page);
+  await page.evaluate(() => { PT.event('lead_value', { value: 12.5, fee: 3 }); PT.event('lead_value', { value: 'lots' }); });
+  const events = (await settle(page, txn)).filter((e) => e.event_id === 'lead_value');
+  assert.deepEqual(events.map((e) => [e.revenue, e.payout]), [[12.5, 3], [undefined, undefined]]);
   await context.close();
 });
