@@ -145,7 +145,8 @@ pub struct Config {
     /// Days the transaction cookie lives.
     #[serde(default = "default_cookie_days")]
     pub cookie_days: u32,
-    /// Cookie domain; host-only when absent.
+    /// Cookie domain: a domain, or `auto` for the page's registrable domain (so that the lead
+    /// is shared by `www.` and `shop.` of one site); host-only when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie_domain: Option<String>,
     /// Whether Base Click Sold fires together with the Base Event (default: yes).
@@ -188,6 +189,20 @@ impl Config {
         }
         if self.cookie_days == 0 || self.cookie_days > MAX_COOKIE_DAYS {
             fail("cookie_days".into(), "must be between 1 and 400");
+        }
+        let domain_ok = |d: &str| {
+            let d = d.strip_prefix('.').unwrap_or(d);
+            d.contains('.')
+                && d.len() <= 253
+                && d.split('.').all(|l| {
+                    !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+        };
+        if matches!(self.cookie_domain.as_deref(), Some(d) if d != "auto" && !domain_ok(d)) {
+            fail(
+                "cookie_domain".into(),
+                "must be auto or a domain such as example.com",
+            );
         }
         for (i, e) in self.events.iter().enumerate() {
             // Concatenation, not format!: this runs in the browser too.
@@ -327,6 +342,7 @@ mod tests {
         c.campaign = "bad id".into();
         c.collector = "ftp://x".into();
         c.cookie_days = 0;
+        c.cookie_domain = Some("not a domain".into());
         c.events[4].id = "base".into();
         c.events[4].revenue = Some(Amount::Fixed(-1.0));
         c.events[1].scope = Scope::Org;
@@ -338,6 +354,7 @@ mod tests {
                 "campaign",
                 "collector",
                 "cookie_days",
+                "cookie_domain",
                 "events[4].id",
                 "events[4].revenue",
                 "system.click_sold",

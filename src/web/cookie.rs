@@ -43,3 +43,27 @@ pub fn set(name: &str, value: &str, max_age_s: u64, domain: Option<&str>) {
     // A sandboxed iframe throws on cookie access; the localStorage mirror then carries the lead.
     let _ = doc.set_cookie(&c);
 }
+
+/// The registrable domain of this page (`shop.example.co.uk` gives `example.co.uk`), found the
+/// way the browser knows it: a probe cookie is set on each parent domain, shortest first, and the
+/// first one the browser keeps is it (browsers refuse cookies for public suffixes such as
+/// `co.uk`, so no suffix list ships in the wasm). `None` for an IP address, a one-label host
+/// such as `localhost`, or when cookies are blocked.
+pub fn registrable_domain() -> Option<String> {
+    let host = web_sys::window()?.location().hostname().ok()?;
+    let is_ip = host.contains(':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let labels: Vec<&str> = host.split('.').collect();
+    if is_ip || labels.len() < 2 {
+        return None;
+    }
+    const PROBE: &str = "pt_domain_probe";
+    for n in 2..=labels.len() {
+        let candidate = labels[labels.len() - n..].join(".");
+        set(PROBE, "1", 10, Some(&candidate));
+        if get(PROBE).as_deref() == Some("1") {
+            set(PROBE, "", 0, Some(&candidate));
+            return Some(candidate);
+        }
+    }
+    None
+}

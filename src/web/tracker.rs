@@ -64,6 +64,8 @@ pub struct Tracker {
     last_beacon: u64,
     /// The campaign's triggers that this browser accepted.
     bindings: Vec<Binding>,
+    /// The transaction cookie's domain (`auto` resolved); host-only when `None`.
+    cookie_domain: Option<String>,
 }
 
 fn key(parts: &[&str]) -> String {
@@ -86,6 +88,10 @@ impl Tracker {
             gone: false,
             last_beacon: 0,
             bindings,
+            cookie_domain: match cfg.cookie_domain.as_deref() {
+                Some("auto") => cookie::registrable_domain(),
+                other => other.map(str::to_owned),
+            },
             cfg,
             store,
             ident,
@@ -124,7 +130,7 @@ impl Tracker {
             &key(&["pt_txn_", &cfg.campaign]),
             &self.ident.txn,
             max_age,
-            cfg.cookie_domain.as_deref(),
+            self.cookie_domain.as_deref(),
         );
         self.store
             .set(&key(&["pt_id_", &cfg.campaign]), &self.ident.encode());

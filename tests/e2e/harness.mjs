@@ -41,7 +41,7 @@ export async function start(configText = readFileSync(join(root, 'tests/e2e/conf
   const collector = `http://127.0.0.1:${port}`;
   // The publisher is another origin (localhost, not 127.0.0.1): cross-origin like a real site.
   const publisher = `http://localhost:${pubPort}`;
-  const config = configText.replaceAll('__PUBLISHER__', publisher);
+  const config = configText.replaceAll('__PUBLISHER__', publisher).replaceAll('__PUBPORT__', String(pubPort));
   writeFileSync(join(dir, 'config.json'), config);
   const proc = spawn(join(root, 'target/release/collector'), [
     '--config', join(dir, 'config.json'), '--db', join(dir, 'events.db'), '--port', String(port),
@@ -74,10 +74,11 @@ export async function start(configText = readFileSync(join(root, 'tests/e2e/conf
     res.end(body.replaceAll('__COLLECTOR__', collector));
   });
   await new Promise((r) => server.listen(pubPort, '127.0.0.1', r));
-  // "localhost" must reach the server on 127.0.0.1 as well.
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync',
+      // Two sites of one publisher (www. and shop.lp.test) on the loopback publisher server.
+      '--host-resolver-rules=MAP *.lp.test 127.0.0.1'],
   });
   return {
     collector, publisher, browser, log,

@@ -197,3 +197,21 @@ test('revenue and payout taken from the PT.event call\'s props', async () => {
   assert.deepEqual(events.map((e) => [e.revenue, e.payout]), [[12.5, 3], [undefined, undefined]]);
   await context.close();
 });
+
+test('cookie_domain auto: the lead is shared by the sites of one registrable domain', async () => {
+  const port = new URL(env.publisher).port;
+  const context = await env.visitor();
+  const www = await context.newPage();
+  await www.goto(`http://www.lp.test:${port}/sites.html`);
+  const txn = await ready(www);
+  const cookie = (await context.cookies()).find((c) => c.name === 'pt_txn_sites');
+  assert.equal(cookie.domain, '.lp.test', 'set on the registrable domain, not on www.lp.test');
+  assert.equal((await context.cookies()).filter((c) => c.name === 'pt_domain_probe').length, 0, 'no probe left behind');
+  const shop = await context.newPage();
+  await shop.goto(`http://shop.lp.test:${port}/sites.html`);
+  assert.equal(await ready(shop), txn, 'the other site resumes the same lead');
+  const events = await settle(shop, txn);
+  assert.equal(count(events, 'base'), 1);
+  assert.deepEqual(await errors(www), []);
+  await context.close();
+});
