@@ -29,20 +29,46 @@ pub fn routes() -> Router<App> {
         .route("/admin/ingest", put(switch_ingest))
         .route(
             "/admin/orgs/{org}/events",
-            get(list_org_events).post(create_org_event),
+            get(list_org_events).post(
+                |State(app): State<App>, h: HeaderMap, Path(o): Path<String>, b: Body| {
+                    create_event(app, h, Owner::Org, o, b)
+                },
+            ),
         )
         .route(
             "/admin/orgs/{org}/events/{id}",
-            put(update_org_event).delete(deactivate_org_event),
+            put(
+                |State(app): State<App>, h: HeaderMap, Path(p): Path<(String, String)>, b: Body| {
+                    update_event(app, h, Owner::Org, p, b)
+                },
+            )
+            .delete(
+                |State(app): State<App>, h: HeaderMap, Path(p): Path<(String, String)>| {
+                    deactivate_event(app, h, Owner::Org, p)
+                },
+            ),
         )
         .route("/admin/campaigns/{campaign}", get(show_campaign))
         .route(
             "/admin/campaigns/{campaign}/events",
-            post(create_campaign_event),
+            post(
+                |State(app): State<App>, h: HeaderMap, Path(c): Path<String>, b: Body| {
+                    create_event(app, h, Owner::Campaign, c, b)
+                },
+            ),
         )
         .route(
             "/admin/campaigns/{campaign}/events/{id}",
-            put(update_campaign_event).delete(deactivate_campaign_event),
+            put(
+                |State(app): State<App>, h: HeaderMap, Path(p): Path<(String, String)>, b: Body| {
+                    update_event(app, h, Owner::Campaign, p, b)
+                },
+            )
+            .delete(
+                |State(app): State<App>, h: HeaderMap, Path(p): Path<(String, String)>| {
+                    deactivate_event(app, h, Owner::Campaign, p)
+                },
+            ),
         )
         .route(
             "/admin/campaigns/{campaign}/bindings",
@@ -234,49 +260,6 @@ async fn list_org_events(
     }
 }
 
-async fn create_org_event(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Response {
-    let event = match read_json::<CustomEvent>(body).await {
-        Ok(e) => e,
-        Err(r) => return r.into_response(),
-    };
-    edit(&app, &headers, |doc| {
-        create(&mut org(doc, &id)?.events, event)
-    })
-    .await
-}
-
-async fn update_org_event(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path((org_id, id)): Path<(String, String)>,
-    body: Body,
-) -> Response {
-    let event = match read_json::<CustomEvent>(body).await {
-        Ok(e) => e,
-        Err(r) => return r.into_response(),
-    };
-    edit(&app, &headers, |doc| {
-        update(&mut org(doc, &org_id)?.events, &id, event)
-    })
-    .await
-}
-
-async fn deactivate_org_event(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path((org_id, id)): Path<(String, String)>,
-) -> Response {
-    edit(&app, &headers, |doc| {
-        deactivate(&mut org(doc, &org_id)?.events, &id)
-    })
-    .await
-}
-
 async fn show_campaign(
     State(app): State<App>,
     headers: HeaderMap,
@@ -297,10 +280,29 @@ async fn show_campaign(
     }
 }
 
-async fn create_campaign_event(
-    State(app): State<App>,
+/// Whose custom events a request is about.
+#[derive(Clone, Copy)]
+enum Owner {
+    Org,
+    Campaign,
+}
+
+fn events_of<'a>(
+    doc: &'a mut CatalogFile,
+    owner: Owner,
+    id: &str,
+) -> Result<&'a mut Vec<CustomEvent>, Refusal> {
+    Ok(match owner {
+        Owner::Org => &mut org(doc, id)?.events,
+        Owner::Campaign => &mut campaign(doc, id)?.events,
+    })
+}
+
+async fn create_event(
+    app: App,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    owner: Owner,
+    owner_id: String,
     body: Body,
 ) -> Response {
     let event = match read_json::<CustomEvent>(body).await {
@@ -308,15 +310,16 @@ async fn create_campaign_event(
         Err(r) => return r.into_response(),
     };
     edit(&app, &headers, |doc| {
-        create(&mut campaign(doc, &id)?.events, event)
+        create(events_of(doc, owner, &owner_id)?, event)
     })
     .await
 }
 
-async fn update_campaign_event(
-    State(app): State<App>,
+async fn update_event(
+    app: App,
     headers: HeaderMap,
-    Path((cid, id)): Path<(String, String)>,
+    owner: Owner,
+    (owner_id, id): (String, String),
     body: Body,
 ) -> Response {
     let event = match read_json::<CustomEvent>(body).await {
@@ -324,18 +327,19 @@ async fn update_campaign_event(
         Err(r) => return r.into_response(),
     };
     edit(&app, &headers, |doc| {
-        update(&mut campaign(doc, &cid)?.events, &id, event)
+        update(events_of(doc, owner, &owner_id)?, &id, event)
     })
     .await
 }
 
-async fn deactivate_campaign_event(
-    State(app): State<App>,
+async fn deactivate_event(
+    app: App,
     headers: HeaderMap,
-    Path((cid, id)): Path<(String, String)>,
+    owner: Owner,
+    (owner_id, id): (String, String),
 ) -> Response {
     edit(&app, &headers, |doc| {
-        deactivate(&mut campaign(doc, &cid)?.events, &id)
+        deactivate(events_of(doc, owner, &owner_id)?, &id)
     })
     .await
 }

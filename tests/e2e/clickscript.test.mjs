@@ -2,13 +2,12 @@
 // what must not.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { errors, ready, sleep, start, until } from './harness.mjs';
+import { count, errors, ready, sleep, start, until } from './harness.mjs';
 
 let env;
 before(async () => { env = await start(); });
 after(async () => { await env?.stop(); });
 
-const count = (events, id) => events.filter((e) => e.event_id === id).length;
 
 async function openLanding(context, query = '') {
   const page = await context.newPage();

@@ -127,5 +127,8 @@ export async function ready(page) {
   return page.evaluate(() => PT.transactionId());
 }
 
+/** How many of `events` are of event `id`. */
+export const count = (events, id) => events.filter((e) => e.event_id === id).length;
+
 /** The uncaught errors the page saw. */
 export const errors = (page) => page.evaluate(() => window.__errors);

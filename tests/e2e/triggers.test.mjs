@@ -2,13 +2,12 @@
 // must and not where it must not.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { errors, ready, sleep, start } from './harness.mjs';
+import { count, errors, ready, sleep, start } from './harness.mjs';
 
 let env;
 before(async () => { env = await start(); });
 after(async () => { await env?.stop(); });
 
-const count = (events, id) => events.filter((e) => e.event_id === id).length;
 
 async function open(context, query = '') {
   const page = await context.newPage();
