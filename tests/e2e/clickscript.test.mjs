@@ -107,12 +107,15 @@ test('the collector answering 503 for a while: every event arrives exactly once'
   let txn;
   try {
     const page = await context.newPage();
-    await page.goto(`${env.publisher}/?utm_source=outage`);
+    const logs = [];
+    page.on('console', (m) => { if (m.text().includes('[clickscript]')) logs.push(m.text()); });
+    await page.goto(`${env.publisher}/?utm_source=outage&pt_debug=1`);
     txn = await ready(page);
     for (let i = 0; i < 5; i++) await page.evaluate((n) => PT.event('quote_requested', { n }), i);
     assert.equal(await page.evaluate(() => PT.flush()), false, 'flush reports the failed attempt');
     await sleep(3000);
     assert.equal((await env.lead(txn)).length, 0);
+    assert.ok(logs.some((l) => l.includes('will retry') && l.includes('503')), 'debug mode logs each retry with its reason');
     assert.deepEqual(await errors(page), []);
   } finally {
     await env.pause(false);
@@ -178,12 +181,15 @@ test('a batch the collector refuses (4xx) is dropped, not retried', async () => 
   const context = await env.visitor();
   const page = await context.newPage();
   const posts = [];
+  const logs = [];
   page.on('request', (r) => { if (r.url().endsWith('/v1/events')) posts.push(r.method()); });
-  await page.goto(`${env.publisher}/closed.html`);
+  page.on('console', (m) => { if (m.text().includes('[clickscript]')) logs.push(m.text()); });
+  await page.goto(`${env.publisher}/closed.html?pt_debug=1`);
   await ready(page);
   assert.equal(await page.evaluate(() => PT.flush()), true, 'the outbox is empty: the refused batch was dropped');
   await sleep(3000);
   assert.equal(posts.filter((m) => m === 'POST').length, 1, 'one attempt, no retries');
+  assert.ok(logs.some((l) => l.includes('refused the batch') && l.includes('403')), 'debug mode logs the drop and its reason');
   assert.equal(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('pt_ob_')).length), 0);
   assert.equal((await env.events('closed')).length, 0);
   assert.deepEqual(await errors(page), []);
