@@ -196,6 +196,7 @@ impl Catalog {
             }
             org_ids.push(&org.id);
             let mut org_conversions: Vec<String> = Vec::new();
+            let mut campaign_ids: Vec<(String, String)> = Vec::new();
             let mut inactive: Vec<String> = Vec::new();
             let mut org_events: Vec<EventDef> = SYSTEM_EVENTS
                 .iter()
@@ -245,6 +246,18 @@ impl Catalog {
                 for (ei, e) in c.events.iter().enumerate() {
                     let path = format!("{cp}.events[{ei}]");
                     check_event(&path, e, &events, &mut errors);
+                    // Event IDs are unique in the organization: a campaign-level event may not
+                    // take the ID of another campaign's.
+                    if let Some(other) = campaign_ids
+                        .iter()
+                        .find(|(id, cid)| *id == e.id && *cid != c.id)
+                    {
+                        errors.push(format!(
+                            "{path}.id: {:?} is already an event of campaign {:?}",
+                            e.id, other.1
+                        ));
+                    }
+                    campaign_ids.push((e.id.clone(), c.id.clone()));
                     events.push(def(e, Scope::Campaign));
                     if e.conversion {
                         conversions.push(format!("{path} ({:?})", e.id));
@@ -386,6 +399,16 @@ mod tests {
             "organizations[0].campaigns[0].bindings[2].trigger.percent: must be between 1 and 100",
         ];
         assert_eq!(errors, expected);
+    }
+
+    #[test]
+    fn event_ids_are_unique_in_the_organization() {
+        let errors = parse(
+            r#"{"organizations":[{"id":"o","campaigns":[{"id":"a","events":[{"id":"sale","category":"conversion"}]},
+            {"id":"b","events":[{"id":"sale","category":"click"}]}]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(errors, ["organizations[0].campaigns[1].events[0].id: \"sale\" is already an event of campaign \"a\""]);
     }
 
     #[test]

@@ -214,3 +214,19 @@ test('cookie_domain auto: the lead is shared by the sites of one registrable dom
   assert.deepEqual(await errors(www), []);
   await context.close();
 });
+
+test('the dashboard shows the campaign\'s events with their triggers, and events as they arrive', async () => {
+  const context = await env.visitor();
+  const { page, txn } = await open(context);
+  await settle(page, txn);
+  const dashboard = await context.newPage();
+  await dashboard.goto(`${env.collector}/dashboard?campaign=triggers`);
+  await dashboard.waitForFunction(() => document.querySelectorAll('#definitions tbody tr').length > 5);
+  const rows = await dashboard.$$eval('#definitions tbody tr', (trs) => trs.map((tr) => tr.textContent));
+  assert.ok(rows.some((r) => r.startsWith('form_sold') && r.includes('submit') && r.includes('form#quote')), rows.join('\n'));
+  assert.ok(rows.some((r) => r.startsWith('cta_click') && r.includes('campaign') && r.includes('.cta')), rows.join('\n'));
+  assert.ok(rows.some((r) => r.startsWith('base') && r.includes('page load')), rows.join('\n'));
+  await dashboard.waitForFunction((t) => [...document.querySelectorAll('#rows a')].some((a) => a.href.endsWith(t)), txn);
+  assert.deepEqual(await errors(dashboard), []);
+  await context.close();
+});
