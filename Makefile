@@ -23,7 +23,7 @@ build: setup
 
 demo: build
 	@echo "Demo landing page: http://127.0.0.1:$(PORT)/   dashboard: http://127.0.0.1:$(PORT)/dashboard"
-	target/release/collector --port $(PORT)
+	target/release/collector --port $(PORT) --config collector/demo.json
 
 test: build lint
 	cargo test --workspace
