@@ -3,11 +3,10 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::core::attribution::query_param;
 use crate::core::trigger::{Binding, Trigger};
 use crate::web::console::{error, set_debug};
+use crate::web::tracker::with;
 use crate::web::tracker::{self, Tracker};
-use crate::web::{page, tracker::with};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS: &str = r#"
@@ -106,12 +105,6 @@ pub fn flush() -> js_sys::Promise {
 #[wasm_bindgen(js_name = transactionId)]
 pub fn transaction_id() -> Option<String> {
     with(|t| t.transaction_id().to_owned())
-}
-
-/// `PT.urlParameter(name)`: a query parameter of the page's URL, decoded.
-#[wasm_bindgen(js_name = urlParameter)]
-pub fn url_parameter(name: &str) -> Option<String> {
-    query_param(&page::query(), name)
 }
 
 /// Keeps the bindings whose selectors this browser accepts; names the others in debug mode.
