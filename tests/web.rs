@@ -173,3 +173,32 @@ fn a_malformed_configuration_names_the_field() {
         }
     }
 }
+
+#[wasm_bindgen_test]
+fn bad_bindings_are_left_out_and_named_while_the_rest_run() {
+    let config = js(&format!(
+        r##"{{"campaign":"c","collector":"http://x",{SYSTEM},
+        "events":[{{"id":"base","category":"lead","scope":"system"}},{{"id":"q","category":"engagement"}}],
+        "bindings":[
+          {{"event":"q","trigger":{{"on":"click","selector":"#ok"}}}},
+          {{"event":"q","trigger":{{"on":"hover","selector":"a"}}}},
+          {{"event":"q","trigger":{{"on":"submit","selector":"form","conditions":[{{"field":"age","test":"between","min":9,"max":1}}]}}}},
+          {{"event":"nope","trigger":{{"on":"api"}}}},
+          {{"event":"q","trigger":{{"on":"scroll","percent":0}}}},
+          {{"event":"q","trigger":{{"on":"route","url":"/thanks*"}}}}
+        ]}}"##
+    ));
+    let cfg = clickscript::web::config::read(&config).ok().unwrap();
+    let (bindings, problems) = clickscript::web::config::read_bindings(&config, &cfg);
+    assert_eq!(bindings.len(), 2, "the valid click and route bindings run");
+    let problems: Vec<String> = problems.into_iter().map(|p| p.0).collect();
+    assert_eq!(
+        problems,
+        [
+            "bindings[1].trigger.on: unknown trigger",
+            "bindings[2].trigger.conditions[0].max: is below min: the condition can never hold",
+            "bindings[3].event: not an event of this campaign",
+            "bindings[4].trigger.percent: must be between 1 and 100",
+        ]
+    );
+}
