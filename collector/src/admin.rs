@@ -10,7 +10,7 @@ use axum::body::{to_bytes, Body};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post, put, MethodRouter};
 use axum::{Json, Router};
 use clickscript::core::trigger::Binding;
 use serde::de::DeserializeOwned;
@@ -29,51 +29,45 @@ pub fn routes() -> Router<App> {
         .route("/admin/ingest", put(switch_ingest))
         .route(
             "/admin/orgs/{org}/events",
-            get(list_org_events).post(
-                |State(app): State<App>, h: HeaderMap, Path(o): Path<String>, b: Body| {
-                    create_event(app, h, Owner::Org, o, b)
-                },
-            ),
+            get(list_org_events).merge(create_route(Owner::Org)),
         )
-        .route(
-            "/admin/orgs/{org}/events/{id}",
-            put(
-                |State(app): State<App>, h: HeaderMap, Path(p): Path<(String, String)>, b: Body| {
-                    update_event(app, h, Owner::Org, p, b)
-                },
-            )
-            .delete(
-                |State(app): State<App>, h: HeaderMap, Path(p): Path<(String, String)>| {
-                    deactivate_event(app, h, Owner::Org, p)
-                },
-            ),
-        )
+        .route("/admin/orgs/{org}/events/{id}", item_route(Owner::Org))
         .route("/admin/campaigns/{campaign}", get(show_campaign))
         .route(
             "/admin/campaigns/{campaign}/events",
-            post(
-                |State(app): State<App>, h: HeaderMap, Path(c): Path<String>, b: Body| {
-                    create_event(app, h, Owner::Campaign, c, b)
-                },
-            ),
+            create_route(Owner::Campaign),
         )
         .route(
             "/admin/campaigns/{campaign}/events/{id}",
-            put(
-                |State(app): State<App>, h: HeaderMap, Path(p): Path<(String, String)>, b: Body| {
-                    update_event(app, h, Owner::Campaign, p, b)
-                },
-            )
-            .delete(
-                |State(app): State<App>, h: HeaderMap, Path(p): Path<(String, String)>| {
-                    deactivate_event(app, h, Owner::Campaign, p)
-                },
-            ),
+            item_route(Owner::Campaign),
         )
         .route(
             "/admin/campaigns/{campaign}/bindings",
             put(replace_bindings),
         )
+}
+
+/// `POST …/events` of an organization or a campaign: creates a custom event.
+fn create_route(owner: Owner) -> MethodRouter<App> {
+    post(
+        move |State(app): State<App>, h: HeaderMap, Path(id): Path<String>, b: Body| {
+            create_event(app, h, owner, id, b)
+        },
+    )
+}
+
+/// `PUT` / `DELETE …/events/{id}`: updates or deactivates one.
+fn item_route(owner: Owner) -> MethodRouter<App> {
+    put(
+        move |State(app): State<App>, h: HeaderMap, Path(p): Path<(String, String)>, b: Body| {
+            update_event(app, h, owner, p, b)
+        },
+    )
+    .delete(
+        move |State(app): State<App>, h: HeaderMap, Path(p): Path<(String, String)>| {
+            deactivate_event(app, h, owner, p)
+        },
+    )
 }
 
 /// The refusal of an admin request, or `None` when it carries the admin token.

@@ -44,20 +44,20 @@ fn text(v: &JsValue, key: &str) -> Option<String> {
         .as_string()
 }
 
-/// Fires each not-yet-fired binding of `kind` whose threshold `reached` covers.
+/// Fires each binding not fired yet on this page whose threshold `reached` covers.
 fn fire_thresholds(bindings: &[Binding], reached: impl Fn(&Trigger) -> bool) {
-    let due: Vec<(usize, String)> = PROGRESS.with(|p| {
+    let due: Vec<String> = PROGRESS.with(|p| {
         let mut p = p.borrow_mut();
         let mut due = Vec::new();
         for (i, b) in bindings.iter().enumerate() {
             if !p.done.contains(&i) && reached(&b.trigger) {
                 p.done.push(i);
-                due.push((i, b.event.clone()));
+                due.push(b.event.clone());
             }
         }
         due
     });
-    for (_, event) in due {
+    for event in due {
         fire(&event, Fields::default());
     }
 }
