@@ -17,6 +17,10 @@ fi
 terser=node_modules/.bin/terser
 # wasm-bindgen's JS glue is readable, not small: minified it is 2 KB gzip lighter.
 "$terser" "$out_dir/clickscript.js" --module -c passes=2 -m -o "$out_dir/clickscript.js"
+if [ "$profile" = --release ]; then
+  # shellcheck disable=SC2046
+  node tools/short-names.mjs "$out_dir" $(grep -o -- '--enable-[a-z-]*' <<<"$passes")
+fi
 "$terser" www/clickscript.js -c reduce_vars=false,evaluate=false,passes=2 -m --comments '/PT_CONFIG/' -o "$out_dir/loader.js"
 "$terser" www/fallback.js -c passes=2 -m -o "$out_dir/fallback.js"
 cp www/clickscript.d.ts "$out_dir/pt.d.ts"  # the types of window.PT ship with the package
