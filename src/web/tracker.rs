@@ -10,7 +10,6 @@
 use std::cell::RefCell;
 
 use gloo_timers::callback::Timeout;
-use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::console::{error, info};
@@ -23,7 +22,7 @@ use crate::core::ids::{is_uuid, uuid_v4, uuid_v7};
 use crate::core::limits::{truncate, MAX_FIELDS, MAX_KEY_LEN, MAX_TEXT_LEN};
 use crate::core::outbox::{outcome, retry_delay, DropReason, Entry, Outbox, Outcome};
 use crate::core::trigger::{url_matches, Binding, Trigger};
-use crate::core::wire::{batch_body, EVENTS_PATH};
+use crate::core::wire::{batch_body, event_json, EVENTS_PATH};
 
 /// An orphaned outbox whose page has not written its heartbeat for this long is adopted.
 const STALE_TAB_MS: u64 = 3 * 60 * 1000;
@@ -366,13 +365,7 @@ impl Tracker {
             consent: None,
             bot: page::webdriver(),
         };
-        let Some(body) = to_json(&event) else {
-            error(
-                "event could not be serialized, not sent",
-                &event.event_id.as_str().into(),
-            );
-            return false;
-        };
+        let body = event_json(&event, &js_float);
         info("event", &JsValue::from_str(&body));
         let dropped = self.outbox.push(Entry {
             uid: event.uid,
@@ -744,12 +737,11 @@ fn read_props(props: &JsValue, def: &EventDef) -> (Fields<Scalar>, Option<f64>) 
     (data, revenue)
 }
 
-/// Serializes with the browser's own JSON.stringify (serde_json would add ~27 KB gzip).
-fn to_json(event: &Event) -> Option<String> {
-    let value = event
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .ok()?;
-    js_sys::JSON::stringify(&value).ok()?.as_string()
+/// Writes a finite float as JavaScript does (`n.toString()` is its JSON).
+fn js_float(n: f64, out: &mut String) {
+    if let Ok(text) = js_sys::Number::from(n).to_string_with_radix(10) {
+        out.push_str(&String::from(text));
+    }
 }
 
 /// Sends due batches until the outbox is empty or an attempt fails. Safe to call at any time:
