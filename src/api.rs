@@ -4,6 +4,7 @@
 use wasm_bindgen::prelude::*;
 
 use crate::core::trigger::{Binding, Trigger};
+use crate::web::callbacks::listen;
 use crate::web::console::{error, set_debug};
 use crate::web::tracker::with;
 use crate::web::tracker::{self, Tracker};
@@ -143,19 +144,17 @@ fn install_page_listeners() {
     let Some(document) = window.document() else {
         return;
     };
-    gloo_events::EventListener::new(&window, "pagehide", |_| {
+    listen(&window, "pagehide", false, |_| {
         with(|t| t.on_hide(true));
-    })
-    .forget();
+    });
     let doc = document.clone();
-    gloo_events::EventListener::new(&document, "visibilitychange", move |_| {
+    listen(&document, "visibilitychange", false, move |_| {
         if doc.visibility_state() == web_sys::VisibilityState::Hidden {
             with(|t| t.on_hide(false));
         }
-    })
-    .forget();
+    });
     // Another tab of this origin went away: adopt what it could not deliver.
-    gloo_events::EventListener::new(&window, "storage", |e| {
+    listen(&window, "storage", false, |e| {
         let gone = e.dyn_ref::<web_sys::StorageEvent>().is_some_and(|e| {
             e.key().is_some_and(|k| k.starts_with("pt_hb_"))
                 && e.new_value().as_deref() == Some("0")
@@ -164,19 +163,14 @@ fn install_page_listeners() {
             with(|t| t.adopt_orphans());
             tracker::drain();
         }
-    })
-    .forget();
+    });
     // Marketers' `data-pt-event` tags: one capture-phase, passive listener per DOM event type on
     // the document, walking up to the tagged element, instead of a listener per element.
-    let options = gloo_events::EventListenerOptions {
-        phase: gloo_events::EventListenerPhase::Capture,
-        passive: true,
-    };
     for (kind, selector) in [
         ("click", "[data-pt-event]:not(form)"),
         ("submit", "form[data-pt-event]"),
     ] {
-        gloo_events::EventListener::new_with_options(&document, kind, options, move |e| {
+        listen(&document, kind, true, move |e| {
             let Some(target) = e
                 .target()
                 .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
@@ -193,13 +187,11 @@ fn install_page_listeners() {
                 with(|t| t.on_submit(&target));
             }
             tracker::drain();
-        })
-        .forget();
+        });
     }
     // pageshow after the back/forward cache: the page is alive again.
-    gloo_events::EventListener::new(&window, "pageshow", |_| {
+    listen(&window, "pageshow", false, |_| {
         with(|t| t.revive());
         tracker::drain();
-    })
-    .forget();
+    });
 }

@@ -1,6 +1,7 @@
 //! Browser adapters: thin wrappers over the Web APIs the core needs. Each catches the errors its
 //! API can throw and turns them into values, so nothing escapes into the host page.
 
+pub mod callbacks;
 pub mod config;
 pub mod console;
 pub mod cookie;

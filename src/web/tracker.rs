@@ -9,9 +9,9 @@
 
 use std::cell::RefCell;
 
-use gloo_timers::callback::Timeout;
 use wasm_bindgen::{JsCast, JsValue};
 
+use super::callbacks::{after, cancel};
 use super::console::{error, info};
 use super::{cookie, now, page, random16, storage::Store, transport};
 use crate::core::attribution::{parse_query, query_param};
@@ -54,7 +54,8 @@ pub struct Tracker {
     outbox: Outbox,
     /// uids of the batch on the wire.
     in_flight: Vec<String>,
-    timer: Option<Timeout>,
+    /// The retry timer, when one is set.
+    timer: Option<i32>,
     /// `PT.flush()` promises waiting for the outbox to drain.
     waiters: Vec<js_sys::Function>,
     /// The page has gone (pagehide): its heartbeat stays `0` so the next page adopts its outbox.
@@ -509,7 +510,9 @@ impl Tracker {
         let bodies: Vec<&str> = batch.iter().map(|e| e.body.as_str()).collect();
         let body = batch_body(&self.cfg.campaign, now, &bodies);
         self.in_flight = batch.iter().map(|e| e.uid.clone()).collect();
-        self.timer = None;
+        if let Some(t) = self.timer.take() {
+            cancel(t);
+        }
         self.heartbeat();
         Some((key(&[&self.cfg.collector, EVENTS_PATH]), body))
     }
@@ -553,8 +556,11 @@ impl Tracker {
     }
 
     fn arm(&mut self, delay_ms: u64) {
-        let delay = delay_ms.min(u32::MAX as u64) as u32;
-        self.timer = Some(Timeout::new(delay, drain));
+        if let Some(t) = self.timer.take() {
+            cancel(t);
+        }
+        let delay = delay_ms.min(i32::MAX as u64) as u32;
+        self.timer = after(delay, drain);
     }
 
     /// Hands what is left to `sendBeacon` when the page is hidden or goes away. Events stay in
@@ -747,19 +753,16 @@ fn js_float(n: f64, out: &mut String) {
 /// Sends due batches until the outbox is empty or an attempt fails. Safe to call at any time:
 /// only one batch is on the wire at once.
 pub fn drain() {
-    wasm_bindgen_futures::spawn_local(async {
-        loop {
-            let Some(Some((url, body))) = with(|t| t.take_batch()) else {
-                return;
-            };
-            let answer = transport::post(&url, &body).await;
-            let retry = answer
-                .status
-                .is_none_or(|s| matches!(outcome(Some(s), None), Outcome::Retry { .. }));
-            with(|t| t.settle(answer));
-            if retry {
-                return;
-            }
+    let Some(Some((url, body))) = with(|t| t.take_batch()) else {
+        return;
+    };
+    transport::post(&url, &body, |answer| {
+        let retry = answer
+            .status
+            .is_none_or(|s| matches!(outcome(Some(s), None), Outcome::Retry { .. }));
+        with(|t| t.settle(answer));
+        if !retry {
+            drain();
         }
     });
 }

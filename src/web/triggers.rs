@@ -5,11 +5,10 @@
 
 use std::cell::RefCell;
 
-use gloo_events::{EventListener, EventListenerOptions, EventListenerPhase};
-use gloo_timers::callback::Interval;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use super::callbacks::{every, listen};
 use super::console::error;
 use super::page;
 use super::tracker::{drain, with};
@@ -92,17 +91,13 @@ pub fn install(bindings: Vec<Binding>) {
             );
         };
         check();
-        let options = EventListenerOptions {
-            phase: EventListenerPhase::Bubble,
-            passive: true,
-        };
-        EventListener::new_with_options(&window, "scroll", options, move |_| check()).forget();
+        listen(&window, "scroll", false, move |_| check());
     }
 
     if has(|t| matches!(t, Trigger::Engaged { .. })) {
         let list = bindings.clone();
         // One tick a second; only time the page is visible and focused counts.
-        Interval::new(1_000, move || {
+        every(1_000, move || {
             let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
                 return;
             };
@@ -120,8 +115,7 @@ pub fn install(bindings: Vec<Binding>) {
                 &list,
                 |t| matches!(t, Trigger::Engaged { seconds: s } if *s <= seconds),
             );
-        })
-        .forget();
+        });
     }
 
     let seen: Vec<Binding> = bindings
@@ -139,11 +133,7 @@ pub fn install(bindings: Vec<Binding>) {
         .cloned()
         .collect();
     if !completed.is_empty() {
-        let options = EventListenerOptions {
-            phase: EventListenerPhase::Capture,
-            passive: true,
-        };
-        EventListener::new_with_options(&document, "focusout", options, move |e| {
+        listen(&document, "focusout", true, move |e| {
             let Some(field) = e
                 .target()
                 .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
@@ -160,8 +150,7 @@ pub fn install(bindings: Vec<Binding>) {
                     }
                 }
             }
-        })
-        .forget();
+        });
     }
 
     let routes: Vec<Binding> = bindings
@@ -319,6 +308,6 @@ fn watch_routes(window: &web_sys::Window, routes: Vec<Binding>) {
     }
     for kind in ["popstate", "hashchange"] {
         let notify = on_change.clone();
-        EventListener::new(window, kind, move |_| notify()).forget();
+        listen(window, kind, false, move |_| notify());
     }
 }
