@@ -1,6 +1,8 @@
 //! The `#[wasm_bindgen]` surface behind `window.PT`. The loader wraps every call in try/catch as
 //! well, but nothing here throws: errors are logged in debug mode and the call carries on.
 
+use crate::prelude::*;
+
 use wasm_bindgen::prelude::*;
 
 use crate::core::trigger::{Binding, Trigger};
@@ -26,8 +28,6 @@ export interface ClickOptions {
 #[wasm_bindgen]
 pub fn start(config: JsValue, debug: bool) -> bool {
     set_debug(debug);
-    #[cfg(feature = "panic-hook")]
-    console_error_panic_hook::set_once();
     if tracker::started() {
         return false;
     }

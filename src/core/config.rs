@@ -1,6 +1,9 @@
 //! The campaign configuration the collector serves and the clickscript runs: which events exist,
 //! which are the system events, and how the lead's cookie lives.
 
+use super::decimal;
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
 use super::event::Category;
@@ -206,7 +209,7 @@ impl Config {
         }
         for (i, e) in self.events.iter().enumerate() {
             // Concatenation, not format!: this runs in the browser too.
-            let at = |field| ["events[", &i.to_string(), "].", field].concat();
+            let at = |field| ["events[", &decimal::string(i as u64), "].", field].concat();
             if !is_valid_id(&e.id) {
                 fail(at("id"), "must be 1-64 characters of A-Z a-z 0-9 _ - . :");
             } else if self.events[..i].iter().any(|o| o.id == e.id) {

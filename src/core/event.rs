@@ -1,8 +1,10 @@
 //! The event model: what one fired event carries on the wire. The collector deserializes these
 //! same types, so the clickscript and the collector cannot disagree on a field.
 
-use std::fmt;
-use std::marker::PhantomData;
+use crate::prelude::*;
+
+use core::fmt;
+use core::marker::PhantomData;
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -123,7 +125,7 @@ impl<V> Fields<V> {
     }
 }
 
-impl<V> std::ops::Index<&str> for Fields<V> {
+impl<V> core::ops::Index<&str> for Fields<V> {
     type Output = V;
     fn index(&self, key: &str) -> &V {
         match self.get(key) {

@@ -4,6 +4,9 @@
 //! The record is kept in localStorage as one short line (no JSON parser needed in the browser);
 //! the transaction ID is mirrored in a first-party cookie that bounds its life.
 
+use super::decimal;
+use crate::prelude::*;
+
 use super::ids::is_uuid;
 
 /// A session ends after this long without an event.
@@ -125,11 +128,11 @@ impl Identity {
         for part in [
             RECORD_VERSION,
             &self.txn,
-            &self.txn_expires.to_string(),
+            &decimal::string(self.txn_expires),
             &self.visitor,
             &self.session,
-            &self.last_seen.to_string(),
-            &self.seq.to_string(),
+            &decimal::string(self.last_seen),
+            &decimal::string(self.seq.into()),
         ] {
             s.push_str(part);
             s.push('|');

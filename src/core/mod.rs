@@ -3,6 +3,7 @@
 
 pub mod attribution;
 pub mod config;
+pub mod decimal;
 pub mod event;
 pub mod identity;
 pub mod ids;

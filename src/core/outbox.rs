@@ -7,6 +7,9 @@
 //! created TAB body`): JSON.stringify never leaves a raw tab or newline in its output, and a
 //! line format needs no JSON parser in the browser build.
 
+use super::decimal;
+use crate::prelude::*;
+
 use super::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use super::wire::ENVELOPE_BYTES;
 
@@ -162,7 +165,7 @@ impl Outbox {
 
     /// Removes the entries with these uids and returns them.
     pub fn remove(&mut self, uids: &[String]) -> Vec<Entry> {
-        let (gone, kept) = std::mem::take(&mut self.entries)
+        let (gone, kept) = core::mem::take(&mut self.entries)
             .into_iter()
             .partition(|e| uids.contains(&e.uid));
         self.entries = kept;
@@ -200,7 +203,7 @@ impl Outbox {
 
     /// Drops entries older than `MAX_AGE_MS` and returns them.
     pub fn expire(&mut self, now: u64) -> Vec<Entry> {
-        let (gone, kept) = std::mem::take(&mut self.entries)
+        let (gone, kept) = core::mem::take(&mut self.entries)
             .into_iter()
             .partition(|e| now.saturating_sub(e.created) > MAX_AGE_MS);
         self.entries = kept;
@@ -213,9 +216,9 @@ impl Outbox {
         for e in &self.entries {
             for part in [
                 e.uid.as_str(),
-                &e.attempts.to_string(),
-                &e.next_at.to_string(),
-                &e.created.to_string(),
+                &decimal::string(e.attempts.into()),
+                &decimal::string(e.next_at),
+                &decimal::string(e.created),
             ] {
                 s.push_str(part);
                 s.push('\t');

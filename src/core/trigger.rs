@@ -2,6 +2,9 @@
 //! trigger; the collector validates bindings (naming each bad field) and serves them, and the
 //! clickscript evaluates them.
 
+use super::decimal;
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
 use super::config::ConfigError;
@@ -271,7 +274,10 @@ impl Trigger {
                     fail("selector", selector_reason);
                 }
                 for (i, c) in conditions.iter().enumerate() {
-                    c.validate(&[at, ".conditions[", &i.to_string(), "]"].concat(), errors);
+                    c.validate(
+                        &[at, ".conditions[", &decimal::string(i as u64), "]"].concat(),
+                        errors,
+                    );
                 }
             }
             Trigger::Scroll { percent } => {

@@ -1,9 +1,12 @@
 //! Wire format v1: `POST {collector}/v1/events`, `Content-Type: text/plain;charset=UTF-8` (a
 //! CORS-simple request, so `sendBeacon` works cross-origin), body a JSON batch.
 
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
 use super::config::Scope;
+use super::decimal;
 use super::event::{Event, Fields, Scalar};
 
 /// The wire format's version.
@@ -55,7 +58,7 @@ pub fn batch_body(cid: &str, sent_at: u64, events: &[&str]) -> String {
     // Campaign IDs are validated to a JSON-safe alphabet (`ids::is_valid_id`).
     s.push_str(cid);
     s.push_str("\",\"sent_at\":");
-    push_uint(&mut s, sent_at);
+    decimal::push(&mut s, sent_at);
     s.push_str(",\"events\":[");
     for (i, e) in events.iter().enumerate() {
         if i > 0 {
@@ -94,9 +97,9 @@ pub fn event_json(e: &Event, number: &dyn Fn(f64, &mut String)) -> String {
     w.text("visitor", &e.visitor);
     w.text("session", &e.session);
     w.key("ts");
-    push_uint(w.s, e.ts);
+    decimal::push(w.s, e.ts);
     w.key("seq");
-    push_uint(w.s, e.seq.into());
+    decimal::push(w.s, e.seq.into());
     w.key("page");
     w.open('{');
     let p = &e.page;
@@ -219,23 +222,6 @@ fn push_string(s: &mut String, v: &str) {
     s.push('"');
 }
 
-/// Appends `n` in decimal (the integer `Display` brings core's formatting machinery).
-pub fn push_uint(s: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for d in &digits[i..] {
-        s.push(*d as char);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,15 +327,6 @@ mod tests {
             "{hand}"
         );
         assert!(serde_json::from_str::<Event>(&hand).is_err());
-    }
-
-    #[test]
-    fn integers_are_written_in_decimal() {
-        for n in [0, 7, 10, 1_764_190_000_123, u64::MAX] {
-            let mut s = String::new();
-            push_uint(&mut s, n);
-            assert_eq!(s, n.to_string());
-        }
     }
 
     #[test]

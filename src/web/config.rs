@@ -4,6 +4,9 @@
 //! formatting (floats included) into the wasm, about 25 KB gzip of a 30 KB budget. The collector
 //! has already validated the configuration with the derive; here a wrong field is still named.
 
+use crate::core::decimal;
+use crate::prelude::*;
+
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::core::config::{Amount, Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS};
@@ -112,7 +115,10 @@ pub fn read(v: &JsValue) -> Result<Config, FieldError> {
             .ok_or_else(|| FieldError("events: must be an array".into()))?;
         let mut out = Vec::new();
         for (i, e) in list.iter().enumerate() {
-            out.push(event(&e, &["events[", &i.to_string(), "]"].concat())?);
+            out.push(event(
+                &e,
+                &["events[", &decimal::string(i as u64), "]"].concat(),
+            )?);
         }
         out
     };
@@ -193,7 +199,7 @@ fn trigger(v: &JsValue, at: &str) -> Result<Trigger, FieldError> {
                 for (i, c) in list.iter().enumerate() {
                     conditions.push(condition(
                         &c,
-                        &[at, ".conditions[", &i.to_string(), "]"].concat(),
+                        &[at, ".conditions[", &decimal::string(i as u64), "]"].concat(),
                     )?);
                 }
             }
@@ -232,7 +238,7 @@ pub fn read_bindings(v: &JsValue, cfg: &Config) -> (Vec<Binding>, Vec<FieldError
         return (bindings, errors);
     };
     for (i, b) in list.iter().enumerate() {
-        let at = ["bindings[", &i.to_string(), "]"].concat();
+        let at = ["bindings[", &decimal::string(i as u64), "]"].concat();
         let read = text(&b, &at, "event").and_then(|event| {
             let trigger = trigger(&field(&b, "trigger"), &path(&at, "trigger"))?;
             if cfg.event(&event).is_none() {

@@ -1,13 +1,11 @@
 //! Debug-mode console output. Silent unless the page asked for debug mode (`?pt_debug=1` or
 //! `data-debug` on the tag), so a production page's console stays clean.
 
-use std::cell::Cell;
+use core::cell::Cell;
 
 use wasm_bindgen::JsValue;
 
-thread_local! {
-    static DEBUG: Cell<bool> = const { Cell::new(false) };
-}
+static DEBUG: super::PageLocal<Cell<bool>> = super::PageLocal::new(Cell::new(false));
 
 const PREFIX: &str = "[clickscript]";
 

@@ -1,5 +1,8 @@
 //! The first-party transaction cookie.
 
+use crate::core::decimal;
+use crate::prelude::*;
+
 use wasm_bindgen::JsCast;
 
 fn document() -> Option<web_sys::HtmlDocument> {
@@ -25,7 +28,7 @@ pub fn set(name: &str, value: &str, max_age_s: u64, domain: Option<&str>) {
         "=",
         value,
         "; Max-Age=",
-        &max_age_s.to_string(),
+        &decimal::string(max_age_s),
         "; Path=/; SameSite=Lax",
     ] {
         c.push_str(part);

@@ -11,6 +11,26 @@ pub mod tracker;
 pub mod transport;
 pub mod triggers;
 
+/// Page-wide state in a `static`: what `thread_local!` gives with std. wasm32 without the atomics
+/// feature runs the page's one thread only, so nothing is ever shared across threads.
+pub struct PageLocal<T>(T);
+
+// SAFETY: the browser build has no threads (no atomics, no shared memory): the page's thread is
+// the only one that can reach a `PageLocal`.
+unsafe impl<T> Sync for PageLocal<T> {}
+
+impl<T> PageLocal<T> {
+    /// A page-wide value.
+    pub const fn new(value: T) -> Self {
+        PageLocal(value)
+    }
+
+    /// Runs `f` on the value, as `LocalKey::with` does.
+    pub fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.0)
+    }
+}
+
 /// Unix time in ms.
 pub fn now() -> u64 {
     js_sys::Date::now() as u64

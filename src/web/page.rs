@@ -1,18 +1,20 @@
 //! The page context an event carries.
 
+use crate::core::decimal;
+use crate::prelude::*;
+
 use crate::core::event::Page;
 use crate::core::limits::{truncate, MAX_TEXT_LEN, MAX_URL_LEN};
 
 fn size(w: i32, h: i32) -> String {
-    let mut s = w.to_string();
+    let mut s = decimal::string(w.max(0) as u64);
     s.push('x');
-    s.push_str(&h.to_string());
+    decimal::push(&mut s, h.max(0) as u64);
     s
 }
 
-thread_local! {
-    static TIME_ZONE: std::cell::OnceCell<String> = const { std::cell::OnceCell::new() };
-}
+static TIME_ZONE: super::PageLocal<core::cell::OnceCell<String>> =
+    super::PageLocal::new(core::cell::OnceCell::new());
 
 /// The IANA time zone, looked up once per page: building an `Intl.DateTimeFormat` costs about a
 /// millisecond, which every event would otherwise pay.

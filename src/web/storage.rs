@@ -2,8 +2,10 @@
 //! make storage throw; every such error is caught here and the value is kept in memory instead,
 //! so the page's events still go out while it is open.
 
+use crate::prelude::*;
+
 use crate::core::event::Fields;
-use std::cell::RefCell;
+use core::cell::RefCell;
 
 /// Storage for the clickscript's records.
 pub struct Store {

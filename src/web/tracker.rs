@@ -7,7 +7,10 @@
 //! (events a beacon may or may not have delivered) and sends it again under the same uids, which
 //! the collector answers as duplicates. So one outbox entry is drained by one tab at a time.
 
-use std::cell::RefCell;
+use crate::core::decimal;
+use crate::prelude::*;
+
+use core::cell::RefCell;
 
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -30,9 +33,8 @@ const STALE_TAB_MS: u64 = 3 * 60 * 1000;
 /// again would otherwise send them twice at once).
 const AFTER_BEACON_MS: u64 = 10_000;
 
-thread_local! {
-    static TRACKER: RefCell<Option<Tracker>> = const { RefCell::new(None) };
-}
+static TRACKER: super::PageLocal<RefCell<Option<Tracker>>> =
+    super::PageLocal::new(RefCell::new(None));
 
 /// Runs `f` on the page's tracker, if it has started.
 pub fn with<R>(f: impl FnOnce(&mut Tracker) -> R) -> Option<R> {
@@ -144,7 +146,7 @@ impl Tracker {
     fn heartbeat(&self) {
         let beat = if self.gone { 0 } else { now() };
         self.store
-            .set(&self.heartbeat_key(&self.tab), &beat.to_string());
+            .set(&self.heartbeat_key(&self.tab), &decimal::string(beat));
     }
 
     /// The page is back from the back/forward cache: its outbox is its own again.
@@ -248,7 +250,7 @@ impl Tracker {
         if let Some(subids) = get("subids") {
             if let Some(list) = subids.dyn_ref::<js_sys::Array>() {
                 for (i, v) in list.iter().enumerate() {
-                    add(&key(&["sub", &(i + 1).to_string()]), v);
+                    add(&key(&["sub", &decimal::string(i as u64 + 1)]), v);
                 }
             } else {
                 for (k, v) in entries(&subids) {
@@ -519,7 +521,7 @@ impl Tracker {
 
     /// Applies the collector's answer to the batch on the wire.
     fn settle(&mut self, answer: transport::Answer) {
-        let uids = std::mem::take(&mut self.in_flight);
+        let uids = core::mem::take(&mut self.in_flight);
         match outcome(answer.status, answer.retry_after.as_deref()) {
             Outcome::Delivered => {
                 info("delivered", &JsValue::from(uids.len() as u32));

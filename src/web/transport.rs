@@ -1,6 +1,8 @@
 //! Sending batches to the collector: `fetch` with keepalive (so a request outlives the page),
 //! and `sendBeacon` for what is left when the page goes away.
 
+use crate::prelude::*;
+
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 

@@ -3,7 +3,9 @@
 //! it, with one listener (or observer, or timer) for all its bindings; page-load, click and
 //! submit bindings are evaluated by the tracker's delegated listeners.
 
-use std::cell::RefCell;
+use crate::prelude::*;
+
+use core::cell::RefCell;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -27,9 +29,12 @@ struct Progress {
     route: String,
 }
 
-thread_local! {
-    static PROGRESS: RefCell<Progress> = RefCell::new(Progress::default());
-}
+static PROGRESS: super::PageLocal<RefCell<Progress>> =
+    super::PageLocal::new(RefCell::new(Progress {
+        done: Vec::new(),
+        engaged_ms: 0,
+        route: String::new(),
+    }));
 
 fn fire(event: &str, data: Fields<Scalar>) {
     if with(|t| t.fire_with(event, data)).unwrap_or(false) {
@@ -255,7 +260,7 @@ fn watch_seen(document: &web_sys::Document, seen: Vec<Binding>) {
 /// hashchange listened to; every change of URL that matches a binding's pattern fires it.
 fn watch_routes(window: &web_sys::Window, routes: Vec<Binding>) {
     PROGRESS.with(|p| p.borrow_mut().route = page::href());
-    let on_change = std::rc::Rc::new(move || {
+    let on_change = alloc::rc::Rc::new(move || {
         let href = page::href();
         let changed = PROGRESS.with(|p| {
             let mut p = p.borrow_mut();
