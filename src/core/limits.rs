@@ -26,7 +26,8 @@ pub fn truncate(s: &str, max: usize) -> &str {
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    &s[..end]
+    // `get`, not indexing: indexing a str brings its panic message (and char formatting) along.
+    s.get(..end).unwrap_or("")
 }
 
 #[cfg(test)]

@@ -116,7 +116,10 @@ pub struct Binding {
 /// Whether `text` matches `pattern`, where `*` stands for any run of characters (none included)
 /// and everything else for itself. Case-sensitive, like URLs' paths and form values.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    glob_bytes(pattern.as_bytes(), text.as_bytes())
+}
+
+fn glob_bytes(p: &[u8], t: &[u8]) -> bool {
     let (mut pi, mut ti) = (0, 0);
     // Where the last `*` was, and how much of the text it has taken so far.
     let mut star: Option<(usize, usize)> = None;
@@ -141,14 +144,22 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 /// Whether a page's URL matches a trigger's pattern: a pattern starting with `/` is matched
 /// against the path (with the query string), any other against the whole URL.
 pub fn url_matches(pattern: &str, href: &str) -> bool {
-    if pattern.starts_with('/') {
-        let after_scheme = href.split_once("://").map_or(href, |(_, rest)| rest);
-        let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
-        let path = path.split('#').next().unwrap_or(path);
-        glob(pattern, path)
-    } else {
-        glob(pattern, href)
+    if !pattern.starts_with('/') {
+        return glob(pattern, href);
     }
+    // On bytes: slicing a str at a found index still carries the char-boundary panic (and its
+    // formatting) into the wasm.
+    let h = href.as_bytes();
+    let after_scheme = h
+        .windows(3)
+        .position(|w| w == b"://")
+        .map_or(h, |i| h.get(i + 3..).unwrap_or_default());
+    let path = match after_scheme.iter().position(|&b| b == b'/') {
+        Some(i) => after_scheme.get(i..).unwrap_or_default(),
+        None => b"/",
+    };
+    let path = path.split(|&b| b == b'#').next().unwrap_or(path);
+    glob_bytes(pattern.as_bytes(), path)
 }
 
 /// A cheap plausibility check of a CSS selector: non-empty, not too long, brackets, parentheses

@@ -174,7 +174,9 @@ impl Tracker {
         let prefix = self.outbox_key("");
         let mut adopted = false;
         for k in self.store.keys(&prefix) {
-            let tab = &k[prefix.len()..];
+            let Some(tab) = k.strip_prefix(prefix.as_str()) else {
+                continue;
+            };
             if tab == self.tab {
                 continue;
             }
