@@ -148,11 +148,11 @@ impl Identity {
             return None;
         }
         let txn = it.next().filter(|t| is_uuid(t))?.to_owned();
-        let txn_expires = it.next()?.parse().ok()?;
+        let txn_expires = decimal::parse(it.next()?)?;
         let visitor = it.next().filter(|t| is_uuid(t))?.to_owned();
         let session = it.next().filter(|t| is_uuid(t))?.to_owned();
-        let last_seen = it.next()?.parse().ok()?;
-        let seq = it.next()?.parse().ok()?;
+        let last_seen = decimal::parse(it.next()?)?;
+        let seq = decimal::parse_u32(it.next()?)?;
         let fired = it
             .next()?
             .split(',')

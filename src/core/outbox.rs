@@ -90,7 +90,7 @@ pub fn outcome(status: Option<u16>, retry_after: Option<&str>) -> Outcome {
         Some(200..=299) => Outcome::Delivered,
         Some(408 | 429) | Some(500..=599) | None => Outcome::Retry {
             after_ms: retry_after
-                .and_then(|s| s.trim().parse::<u64>().ok())
+                .and_then(|s| decimal::parse(s.trim()))
                 .map(|s| (s * 1000).min(RETRY_AFTER_MAX_MS)),
         },
         Some(400..=499) => Outcome::Refused,
@@ -238,9 +238,9 @@ impl Outbox {
             let parsed = (|| {
                 Some(Entry {
                     uid: it.next().filter(|u| !u.is_empty())?.to_owned(),
-                    attempts: it.next()?.parse().ok()?,
-                    next_at: it.next()?.parse().ok()?,
-                    created: it.next()?.parse().ok()?,
+                    attempts: decimal::parse_u32(it.next()?)?,
+                    next_at: decimal::parse(it.next()?)?,
+                    created: decimal::parse(it.next()?)?,
                     body: it.next().filter(|b| b.starts_with('{'))?.to_owned(),
                 })
             })();

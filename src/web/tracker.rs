@@ -184,7 +184,7 @@ impl Tracker {
             let beat: u64 = self
                 .store
                 .get(&hb_key)
-                .and_then(|v| v.parse().ok())
+                .and_then(|v| decimal::parse(&v))
                 .unwrap_or(0);
             if beat != 0 && now.saturating_sub(beat) < STALE_TAB_MS {
                 continue;
