@@ -7,7 +7,7 @@
 //! The browser build is `no_std` (`alloc` only), with a panic handler that aborts: std's panic
 //! machinery formats every panic message, which kept some 5 KB gzip of formatting code in the
 //! wasm. So the wasm depends only on crates that build without std (wasm-bindgen, js-sys,
-//! web-sys, serde without std, uuid, form_urlencoded, lol_alloc); natively it is ordinary std.
+//! web-sys, serde without std, uuid, lol_alloc); natively it is ordinary std.
 #![cfg_attr(all(target_arch = "wasm32", not(test)), no_std)]
 #![deny(missing_docs)]
 
