@@ -89,7 +89,7 @@ async fn answer_to(url: &str, body: &str) -> transport::Answer {
     let slot = Rc::new(RefCell::new(None));
     let answered = js_sys::Promise::new(&mut |resolve, _reject| {
         let slot = slot.clone();
-        transport::post(url, body, move |answer| {
+        transport::post(url, body, true, move |answer| {
             *slot.borrow_mut() = Some(answer);
             let _ = resolve.call0(&JsValue::NULL);
         });

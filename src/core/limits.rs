@@ -12,8 +12,15 @@ pub const MAX_KEY_LEN: usize = 64;
 pub const MAX_FIELDS: usize = 50;
 /// Most events in one batch.
 pub const MAX_BATCH_EVENTS: usize = 100;
-/// Largest batch the clickscript sends: below the 64 KiB that keepalive requests share per page.
-pub const MAX_BATCH_BYTES: usize = 48 * 1024;
+/// Largest batch the clickscript sends: two fit in the 64 KiB of body that a page's beacons
+/// (and keepalive requests) may have in flight, so the page's last moments can hand over two.
+pub const MAX_BATCH_BYTES: usize = 30 * 1024;
+/// Largest batch sent with `keepalive` (so that it outlives the page). Keepalive requests share
+/// 64 KiB in flight, freed only once a response has been read, well after `fetch` resolved: a
+/// backlog sent back to back with keepalive fails as network errors. The events of a normal
+/// page are far smaller; a backlog (a burst, an outage) goes without, and what a leaving page
+/// had not delivered stays in its outbox for the next page.
+pub const MAX_KEEPALIVE_BYTES: usize = 16 * 1024;
 /// Largest request body the collector reads; above it answers 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

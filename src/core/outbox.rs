@@ -1,6 +1,8 @@
 //! The outbox: every event is written here before it is sent and leaves only when the collector
 //! has answered for it. It is bounded (count and bytes), ordered, and knows when each entry may
-//! be tried again.
+//! be tried again. Its stored copy is bounded more tightly than the memory one: a burst larger
+//! than the stored bound is still delivered while the page is open, without crowding out the
+//! host page's own storage.
 //!
 //! Entries hold their event already serialized, so a batch is a string join and its size is
 //! known exactly. The stored form is one entry per line (`uid TAB attempts TAB next_at TAB
@@ -13,11 +15,14 @@ use crate::prelude::*;
 use super::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use super::wire::ENVELOPE_BYTES;
 
-/// Most entries kept; beyond it the oldest is dropped.
-pub const MAX_ENTRIES: usize = 500;
-/// Most bytes of event bodies kept; beyond it the oldest are dropped. Well below the 5 MB a
-/// site's localStorage gets, so the outbox never crowds out the host page's own data.
-pub const MAX_BYTES: usize = 256 * 1024;
+/// Most entries kept in memory; beyond it the oldest is dropped.
+pub const MAX_ENTRIES: usize = 2000;
+/// Most bytes of event bodies kept in memory; beyond it the oldest are dropped.
+pub const MAX_BYTES: usize = 2 * 1024 * 1024;
+/// Most bytes of the stored form (the oldest entries that fit; the rest wait in memory). Well
+/// below the 5 MB a site's localStorage gets, so the outbox never crowds out the host page's
+/// own data.
+pub const MAX_STORED_BYTES: usize = 256 * 1024;
 /// An event still undelivered after a week is dropped.
 pub const MAX_AGE_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 /// First retry delay.
@@ -210,10 +215,14 @@ impl Outbox {
         gone
     }
 
-    /// The stored form.
+    /// The stored form: the oldest entries that fit `MAX_STORED_BYTES`.
     pub fn encode(&self) -> String {
-        let mut s = String::with_capacity(self.bytes() + self.entries.len() * 64);
+        let mut s = String::with_capacity(self.bytes().min(MAX_STORED_BYTES));
         for e in &self.entries {
+            // uid, three numbers, tabs and newline: at most 36 + 10 + 20 + 20 + 5 bytes.
+            if s.len() + e.body.len() + 91 > MAX_STORED_BYTES {
+                break;
+            }
             for part in [
                 e.uid.as_str(),
                 &decimal::string(e.attempts.into()),
@@ -293,18 +302,32 @@ mod tests {
             ["u0", "u1", "u2", "u3", "u4"]
         );
         let mut o = Outbox::default();
-        for n in 0..10 {
+        for n in 0..60 {
             o.push(entry(n, 40 * 1024));
         }
         assert!(o.bytes() <= MAX_BYTES);
-        assert_eq!(o.entries()[0].uid, "u4");
+        assert_eq!(o.entries()[0].uid, "u9");
+    }
+
+    #[test]
+    fn the_stored_form_keeps_the_oldest_that_fit_its_bound() {
+        let mut o = Outbox::default();
+        for n in 0..20 {
+            o.push(entry(n, 30 * 1024));
+        }
+        assert_eq!(o.len(), 20);
+        let text = o.encode();
+        assert!(text.len() <= MAX_STORED_BYTES);
+        let stored = Outbox::decode(&text);
+        assert_eq!(stored.len(), 8);
+        assert_eq!(stored.entries(), &o.entries()[..8]);
     }
 
     #[test]
     fn batches_stay_under_the_keepalive_budget() {
         let mut o = Outbox::default();
         for n in 0..5 {
-            o.push(entry(n, 20 * 1024));
+            o.push(entry(n, 12 * 1024));
         }
         let b = o.next_batch(0);
         assert_eq!(uids(&b), ["u0", "u1"]);

@@ -34,6 +34,15 @@ pub fn after(ms: u32, f: impl FnOnce() + 'static) -> Option<i32> {
         .ok()
 }
 
+/// Runs `f` at the end of the current task (a microtask); `false` when there is no window.
+pub fn at_task_end(f: impl FnOnce() + 'static) -> bool {
+    let Some(w) = web_sys::window() else {
+        return false;
+    };
+    w.queue_microtask(Closure::once_into_js(f).unchecked_ref());
+    true
+}
+
 /// Cancels a timer set by [`after`].
 pub fn cancel(handle: i32) {
     if let Some(w) = web_sys::window() {

@@ -14,7 +14,7 @@ use core::cell::RefCell;
 
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::callbacks::{after, cancel};
+use super::callbacks::{after, at_task_end, cancel};
 use super::console::{error, info};
 use super::{cookie, now, page, random16, storage::Store, transport};
 use crate::core::attribution::{parse_query, query_param};
@@ -22,7 +22,7 @@ use crate::core::config::{Config, EventDef};
 use crate::core::event::{Attribution, Event, Fields, Scalar};
 use crate::core::identity::{Identity, Sources};
 use crate::core::ids::{is_uuid, uuid_v4, uuid_v7};
-use crate::core::limits::{truncate, MAX_FIELDS, MAX_KEY_LEN, MAX_TEXT_LEN};
+use crate::core::limits::{truncate, MAX_FIELDS, MAX_KEEPALIVE_BYTES, MAX_KEY_LEN, MAX_TEXT_LEN};
 use crate::core::outbox::{outcome, retry_delay, DropReason, Entry, Outbox, Outcome};
 use crate::core::trigger::{url_matches, Binding, Trigger};
 use crate::core::wire::{batch_body, event_json, EVENTS_PATH};
@@ -58,10 +58,15 @@ pub struct Tracker {
     in_flight: Vec<String>,
     /// The retry timer, when one is set.
     timer: Option<i32>,
+    /// After a failed attempt nothing goes before the failed batch may go again, so that a
+    /// dropped network or a collector answering 503 is not tried once per batch in a row.
+    paused_until: u64,
     /// `PT.flush()` promises waiting for the outbox to drain.
     waiters: Vec<js_sys::Function>,
     /// The page has gone (pagehide): its heartbeat stays `0` so the next page adopts its outbox.
     gone: bool,
+    /// A write of the outbox is queued for the end of the task.
+    save_queued: bool,
     /// When the last beacon went, so that the hidden + pagehide pair of one unload beacons once.
     last_beacon: u64,
     /// The campaign's triggers that this browser accepted.
@@ -86,8 +91,10 @@ impl Tracker {
             outbox: Outbox::default(),
             in_flight: Vec::new(),
             timer: None,
+            paused_until: 0,
             waiters: Vec::new(),
             gone: false,
+            save_queued: false,
             last_beacon: 0,
             bindings,
             cookie_domain: match cfg.cookie_domain.as_deref() {
@@ -155,7 +162,28 @@ impl Tracker {
         self.heartbeat();
     }
 
+    /// Writes the outbox at the end of the current task, so that a burst of calls in one task
+    /// writes it once rather than once per event (each write is the whole outbox). Nothing ends a
+    /// page between a call and the end of its task, so every event is still stored before the
+    /// page can go away.
+    fn save_outbox_soon(&mut self) {
+        if self.save_queued {
+            return;
+        }
+        self.save_queued = at_task_end(|| {
+            with(|t| {
+                if t.save_queued {
+                    t.save_outbox();
+                }
+            });
+        });
+        if !self.save_queued {
+            self.save_outbox();
+        }
+    }
+
     fn save_outbox(&mut self) {
+        self.save_queued = false;
         let k = self.outbox_key(&self.tab);
         if self.outbox.is_empty() {
             self.store.remove(&k);
@@ -380,7 +408,7 @@ impl Tracker {
             created: now,
         });
         log_dropped(dropped, DropReason::Full);
-        self.save_outbox();
+        self.save_outbox_soon();
         true
     }
 
@@ -495,6 +523,11 @@ impl Tracker {
             return None;
         }
         let now = now();
+        if now < self.paused_until {
+            self.settle_waiters(false);
+            self.arm(self.paused_until - now);
+            return None;
+        }
         let expired = self.outbox.expire(now);
         if !expired.is_empty() {
             log_dropped(expired, DropReason::Expired);
@@ -527,6 +560,7 @@ impl Tracker {
         match outcome(answer.status, answer.retry_after.as_deref()) {
             Outcome::Delivered => {
                 info("delivered", &JsValue::from(uids.len() as u32));
+                self.paused_until = 0;
                 self.outbox.remove(&uids);
                 // The collector is back: what waits out a backoff goes now, not up to 60 s later.
                 self.outbox.release(now());
@@ -545,15 +579,18 @@ impl Tracker {
                 let jitter = js_sys::Math::random();
                 self.outbox
                     .retry_later(&uids, now, |attempt| retry_delay(attempt, jitter, after_ms));
+                self.paused_until = (self.outbox.entries().iter())
+                    .filter(|e| uids.contains(&e.uid))
+                    .map(|e| e.next_at)
+                    .min()
+                    .unwrap_or(now);
                 let status = JsValue::from(answer.status.unwrap_or(0));
                 error(
                     "delivery failed (HTTP status, 0 = network), will retry",
                     &status,
                 );
                 self.settle_waiters(false);
-                if let Some(due) = self.outbox.next_due() {
-                    self.arm(due.saturating_sub(now));
-                }
+                self.arm(self.paused_until.saturating_sub(now));
             }
         }
         self.save_outbox();
@@ -760,7 +797,8 @@ pub fn drain() {
     let Some(Some((url, body))) = with(|t| t.take_batch()) else {
         return;
     };
-    transport::post(&url, &body, |answer| {
+    let keepalive = body.len() <= MAX_KEEPALIVE_BYTES;
+    transport::post(&url, &body, keepalive, |answer| {
         let retry = answer
             .status
             .is_none_or(|s| matches!(outcome(Some(s), None), Outcome::Retry { .. }));

@@ -15,18 +15,21 @@ pub struct Answer {
 }
 
 /// POSTs `body` as `text/plain` (a string body gets `text/plain;charset=UTF-8`: a CORS-simple
-/// request, no preflight) and hands the collector's answer to `done`.
+/// request, no preflight) and hands the collector's answer to `done`. `keepalive` lets the
+/// request outlive the page (`MAX_KEEPALIVE_BYTES` says when).
 ///
 /// `fetch` straight on web-sys rather than gloo-net, and a callback rather than a future: both
 /// gloo-net and futures need std, and the browser build is `no_std` for size (see `lib.rs`).
-pub fn post(url: &str, body: &str, done: impl FnOnce(Answer) + 'static) {
+pub fn post(url: &str, body: &str, keepalive: bool, done: impl FnOnce(Answer) + 'static) {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(body));
     init.set_credentials(web_sys::RequestCredentials::Omit);
     init.set_mode(web_sys::RequestMode::Cors);
     // web-sys has no keepalive setter; the field is standard.
-    let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
+    if keepalive {
+        let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
+    }
     let sent = web_sys::window().map(|w| w.fetch_with_str_and_init(url, &init));
     let Some(promise) = sent else {
         return done(Answer {

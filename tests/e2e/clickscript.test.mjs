@@ -101,6 +101,23 @@ test('PT.event then navigating away at once: the event arrives (20 of 20)', asyn
   for (const events of arrived) assert.equal(count(events, 'purchase'), 1);
 });
 
+test('a burst of 1,000 PT.event calls in one task: every event arrives, once', async () => {
+  // Larger than the stored outbox (256 KiB) and than what keepalive requests may have in flight.
+  const context = await env.visitor();
+  const { page, txn } = await openLanding(context);
+  await page.evaluate(() => { for (let i = 0; i < 1000; i++) PT.event('quote_requested', { n: i }); });
+  const events = await until(async () => {
+    const e = await env.lead(txn);
+    return count(e, 'quote_requested') >= 1000 && e;
+  }, 20000, 250);
+  assert.ok(events, 'all 1,000 arrived');
+  const ns = events.filter((e) => e.event_id === 'quote_requested').map((e) => e.data.n);
+  assert.equal(new Set(ns).size, 1000, 'each call once');
+  assert.equal(await page.evaluate(() => PT.flush()), true, 'the outbox is empty');
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
 test('the collector answering 503 for a while: every event arrives exactly once', async () => {
   const context = await env.visitor();
   await env.pause(true);
