@@ -65,7 +65,7 @@ pub struct Tracker {
     waiters: Vec<js_sys::Function>,
     /// The page has gone (pagehide): its heartbeat stays `0` so the next page adopts its outbox.
     gone: bool,
-    /// A write of the outbox is queued for the end of the task.
+    /// A write of the identity and the outbox is queued for the end of the task.
     save_queued: bool,
     /// When the last beacon went, so that the hidden + pagehide pair of one unload beacons once.
     last_beacon: u64,
@@ -162,28 +162,31 @@ impl Tracker {
         self.heartbeat();
     }
 
-    /// Writes the outbox at the end of the current task, so that a burst of calls in one task
-    /// writes it once rather than once per event (each write is the whole outbox). Nothing ends a
-    /// page between a call and the end of its task, so every event is still stored before the
-    /// page can go away.
-    fn save_outbox_soon(&mut self) {
+    /// Writes the identity and the outbox at the end of the current task, so that a burst of
+    /// calls in one task writes them once rather than once per event (each outbox write is the
+    /// whole outbox, each identity write a cookie too). Nothing ends a page between a call and
+    /// the end of its task, and no other tab runs in between, so every event is still stored
+    /// before the page can go away or another tab can look.
+    fn save_soon(&mut self) {
         if self.save_queued {
             return;
         }
         self.save_queued = at_task_end(|| {
             with(|t| {
                 if t.save_queued {
+                    t.save_queued = false;
+                    t.save_identity();
                     t.save_outbox();
                 }
             });
         });
         if !self.save_queued {
+            self.save_identity();
             self.save_outbox();
         }
     }
 
     fn save_outbox(&mut self) {
-        self.save_queued = false;
         let k = self.outbox_key(&self.tab);
         if self.outbox.is_empty() {
             self.store.remove(&k);
@@ -346,9 +349,12 @@ impl Tracker {
             error("unknown event ID, not sent", &id.into());
             return None;
         };
-        // Another tab of this lead may have fired it meanwhile.
-        if let Some(stored) = self.stored_identity() {
-            self.ident.merge(&stored);
+        // Another tab of this lead may have fired it meanwhile (not within this task: while a
+        // write is queued, the stored record is this page's own, older state).
+        if !self.save_queued {
+            if let Some(stored) = self.stored_identity() {
+                self.ident.merge(&stored);
+            }
         }
         if !def.multi && self.ident.has_fired(id) {
             info(
@@ -376,7 +382,6 @@ impl Tracker {
             .map(|t| t as u64)
             .unwrap_or(now);
         let seq = self.ident.note_event(&def.id, !def.multi, now);
-        self.save_identity();
         let event = Event {
             uid: uuid_v7(now, random16()),
             event_id: def.id,
@@ -408,7 +413,7 @@ impl Tracker {
             created: now,
         });
         log_dropped(dropped, DropReason::Full);
-        self.save_outbox_soon();
+        self.save_soon();
         true
     }
 
