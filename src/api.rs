@@ -56,7 +56,7 @@ pub fn start(config: JsValue, debug: bool) -> bool {
     Tracker::start(cfg, usable_in_this_browser(bindings));
     install_page_listeners();
     with(|t| t.fire_page_load());
-    if let Some(bindings) = with(|t| t.bindings().to_vec()) {
+    if let Some(bindings) = with(|t| t.bindings()) {
         crate::web::triggers::install(bindings);
     }
     tracker::drain();

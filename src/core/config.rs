@@ -2,6 +2,7 @@
 //! which are the system events, and how the lead's cookie lives.
 
 use super::decimal;
+use super::text;
 use crate::prelude::*;
 
 use serde::{Deserialize, Serialize};
@@ -209,7 +210,7 @@ impl Config {
         }
         for (i, e) in self.events.iter().enumerate() {
             // Concatenation, not format!: this runs in the browser too.
-            let at = |field| ["events[", &decimal::string(i as u64), "].", field].concat();
+            let at = |field| text::concat(&["events[", &decimal::string(i as u64), "].", field]);
             if !is_valid_id(&e.id) {
                 fail(at("id"), "must be 1-64 characters of A-Z a-z 0-9 _ - . :");
             } else if self.events[..i].iter().any(|o| o.id == e.id) {

@@ -137,7 +137,12 @@ impl Identity {
             s.push_str(part);
             s.push('|');
         }
-        s.push_str(&self.fired.join(","));
+        for (i, id) in self.fired.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(id);
+        }
         s
     }
 

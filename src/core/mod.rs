@@ -9,5 +9,6 @@ pub mod identity;
 pub mod ids;
 pub mod limits;
 pub mod outbox;
+pub mod text;
 pub mod trigger;
 pub mod wire;

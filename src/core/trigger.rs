@@ -3,6 +3,7 @@
 //! clickscript evaluates them.
 
 use super::decimal;
+use super::text;
 use crate::prelude::*;
 
 use serde::{Deserialize, Serialize};
@@ -218,7 +219,7 @@ impl Condition {
     fn validate(&self, at: &str, errors: &mut Vec<ConfigError>) {
         let mut fail = |field: &str, reason| {
             errors.push(ConfigError {
-                path: [at, ".", field].concat(),
+                path: text::concat(&[at, ".", field]),
                 reason,
             })
         };
@@ -256,7 +257,7 @@ impl Trigger {
     pub fn validate(&self, at: &str, errors: &mut Vec<ConfigError>) {
         let mut fail = |field: &str, reason| {
             errors.push(ConfigError {
-                path: [at, ".", field].concat(),
+                path: text::concat(&[at, ".", field]),
                 reason,
             })
         };
@@ -286,7 +287,7 @@ impl Trigger {
                 }
                 for (i, c) in conditions.iter().enumerate() {
                     c.validate(
-                        &[at, ".conditions[", &decimal::string(i as u64), "]"].concat(),
+                        &text::concat(&[at, ".conditions[", &decimal::string(i as u64), "]"]),
                         errors,
                     );
                 }

@@ -5,6 +5,7 @@
 //! has already validated the configuration with the derive; here a wrong field is still named.
 
 use crate::core::decimal;
+use crate::core::text;
 use crate::prelude::*;
 
 use wasm_bindgen::{JsCast, JsValue};
@@ -28,7 +29,7 @@ fn path(parent: &str, name: &str) -> String {
     if parent.is_empty() {
         name.to_owned()
     } else {
-        [parent, ".", name].concat()
+        text::concat(&[parent, ".", name])
     }
 }
 
@@ -117,7 +118,7 @@ pub fn read(v: &JsValue) -> Result<Config, FieldError> {
         for (i, e) in list.iter().enumerate() {
             out.push(event(
                 &e,
-                &["events[", &decimal::string(i as u64), "]"].concat(),
+                &text::concat(&["events[", &decimal::string(i as u64), "]"]),
             )?);
         }
         out
@@ -199,7 +200,7 @@ fn trigger(v: &JsValue, at: &str) -> Result<Trigger, FieldError> {
                 for (i, c) in list.iter().enumerate() {
                     conditions.push(condition(
                         &c,
-                        &[at, ".conditions[", &decimal::string(i as u64), "]"].concat(),
+                        &text::concat(&[at, ".conditions[", &decimal::string(i as u64), "]"]),
                     )?);
                 }
             }
@@ -238,7 +239,7 @@ pub fn read_bindings(v: &JsValue, cfg: &Config) -> (Vec<Binding>, Vec<FieldError
         return (bindings, errors);
     };
     for (i, b) in list.iter().enumerate() {
-        let at = ["bindings[", &decimal::string(i as u64), "]"].concat();
+        let at = text::concat(&["bindings[", &decimal::string(i as u64), "]"]);
         let read = text(&b, &at, "event").and_then(|event| {
             let trigger = trigger(&field(&b, "trigger"), &path(&at, "trigger"))?;
             if cfg.event(&event).is_none() {
@@ -249,7 +250,7 @@ pub fn read_bindings(v: &JsValue, cfg: &Config) -> (Vec<Binding>, Vec<FieldError
             let mut problems = Vec::new();
             trigger.validate(&path(&at, "trigger"), &mut problems);
             match problems.into_iter().next() {
-                Some(p) => Err(FieldError([p.path.as_str(), ": ", p.reason].concat())),
+                Some(p) => Err(FieldError(text::concat(&[p.path.as_str(), ": ", p.reason]))),
                 None => Ok(Binding { event, trigger }),
             }
         });

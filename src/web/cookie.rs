@@ -1,6 +1,7 @@
 //! The first-party transaction cookie.
 
 use crate::core::decimal;
+use crate::core::text;
 use crate::prelude::*;
 
 use wasm_bindgen::JsCast;
@@ -61,7 +62,7 @@ pub fn registrable_domain() -> Option<String> {
     }
     const PROBE: &str = "pt_domain_probe";
     for n in 2..=labels.len() {
-        let candidate = labels[labels.len() - n..].join(".");
+        let candidate = text::join(labels.get(labels.len() - n..).unwrap_or_default(), ".");
         set(PROBE, "1", 10, Some(&candidate));
         if get(PROBE).as_deref() == Some("1") {
             set(PROBE, "", 0, Some(&candidate));

@@ -8,8 +8,10 @@
 //! the collector answers as duplicates. So one outbox entry is drained by one tab at a time.
 
 use crate::core::decimal;
+use crate::core::text;
 use crate::prelude::*;
 
+use alloc::rc::Rc;
 use core::cell::RefCell;
 
 use wasm_bindgen::{JsCast, JsValue};
@@ -70,13 +72,13 @@ pub struct Tracker {
     /// When the last beacon went, so that the hidden + pagehide pair of one unload beacons once.
     last_beacon: u64,
     /// The campaign's triggers that this browser accepted.
-    bindings: Vec<Binding>,
+    bindings: Rc<[Binding]>,
     /// The transaction cookie's domain (`auto` resolved); host-only when `None`.
     cookie_domain: Option<String>,
 }
 
 fn key(parts: &[&str]) -> String {
-    parts.concat()
+    text::concat(parts)
 }
 
 impl Tracker {
@@ -96,7 +98,7 @@ impl Tracker {
             gone: false,
             save_queued: false,
             last_beacon: 0,
-            bindings,
+            bindings: bindings.into(),
             cookie_domain: match cfg.cookie_domain.as_deref() {
                 Some("auto") => cookie::registrable_domain(),
                 other => other.map(str::to_owned),
@@ -114,9 +116,9 @@ impl Tracker {
         });
     }
 
-    /// The campaign's bindings this browser accepted.
-    pub fn bindings(&self) -> &[Binding] {
-        &self.bindings
+    /// The campaign's bindings this browser accepted (shared with the watchers, not copied).
+    pub fn bindings(&self) -> Rc<[Binding]> {
+        self.bindings.clone()
     }
 
     /// The transaction ID.
@@ -477,7 +479,7 @@ impl Tracker {
     pub fn on_submit(&mut self, form: &web_sys::Element) {
         let mut fields: Option<Fields<Scalar>> = None;
         let mut due = Vec::new();
-        for b in &self.bindings {
+        for b in self.bindings.iter() {
             let Trigger::Submit {
                 selector,
                 conditions,

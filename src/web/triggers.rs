@@ -5,6 +5,7 @@
 
 use crate::prelude::*;
 
+use alloc::rc::Rc;
 use core::cell::RefCell;
 
 use wasm_bindgen::prelude::*;
@@ -67,7 +68,7 @@ fn fire_thresholds(bindings: &[Binding], reached: impl Fn(&Trigger) -> bool) {
 }
 
 /// Installs what the campaign's bindings need; page-lifetime, so listeners are `forget()`-ed.
-pub fn install(bindings: Vec<Binding>) {
+pub fn install(bindings: Rc<[Binding]>) {
     let Some(window) = web_sys::window() else {
         return;
     };
@@ -123,21 +124,12 @@ pub fn install(bindings: Vec<Binding>) {
         });
     }
 
-    let seen: Vec<Binding> = bindings
-        .iter()
-        .filter(|b| matches!(b.trigger, Trigger::Seen { .. }))
-        .cloned()
-        .collect();
-    if !seen.is_empty() {
-        watch_seen(&document, seen);
+    if has(|t| matches!(t, Trigger::Seen { .. })) {
+        watch_seen(&document, bindings.clone());
     }
 
-    let completed: Vec<Binding> = bindings
-        .iter()
-        .filter(|b| matches!(b.trigger, Trigger::FieldCompleted { .. }))
-        .cloned()
-        .collect();
-    if !completed.is_empty() {
+    if has(|t| matches!(t, Trigger::FieldCompleted { .. })) {
+        let completed = bindings.clone();
         listen(&document, "focusout", true, move |e| {
             let Some(field) = e
                 .target()
@@ -145,7 +137,7 @@ pub fn install(bindings: Vec<Binding>) {
             else {
                 return;
             };
-            for b in &completed {
+            for b in completed.iter() {
                 let Trigger::FieldCompleted { selector } = &b.trigger else {
                     continue;
                 };
@@ -158,12 +150,8 @@ pub fn install(bindings: Vec<Binding>) {
         });
     }
 
-    let routes: Vec<Binding> = bindings
-        .into_iter()
-        .filter(|b| matches!(b.trigger, Trigger::Route { .. }))
-        .collect();
-    if !routes.is_empty() {
-        watch_routes(&window, routes);
+    if has(|t| matches!(t, Trigger::Route { .. })) {
+        watch_routes(&window, bindings);
     }
 }
 
@@ -200,7 +188,7 @@ fn completed_field(field: &web_sys::Element) -> Option<Fields<Scalar>> {
 }
 
 /// Element-seen bindings: one IntersectionObserver at half visibility; each element counts once.
-fn watch_seen(document: &web_sys::Document, seen: Vec<Binding>) {
+fn watch_seen(document: &web_sys::Document, seen: Rc<[Binding]>) {
     let list = seen.clone();
     let callback = Closure::<dyn FnMut(js_sys::Array, web_sys::IntersectionObserver)>::new(
         move |entries: js_sys::Array, observer: web_sys::IntersectionObserver| {
@@ -211,7 +199,7 @@ fn watch_seen(document: &web_sys::Document, seen: Vec<Binding>) {
                 }
                 let el = entry.target();
                 observer.unobserve(&el);
-                for b in &list {
+                for b in list.iter() {
                     let Trigger::Seen { selector } = &b.trigger else {
                         continue;
                     };
@@ -239,7 +227,7 @@ fn watch_seen(document: &web_sys::Document, seen: Vec<Binding>) {
         return;
     };
     callback.forget();
-    for b in &seen {
+    for b in seen.iter() {
         let Trigger::Seen { selector } = &b.trigger else {
             continue;
         };
@@ -258,9 +246,9 @@ fn watch_seen(document: &web_sys::Document, seen: Vec<Binding>) {
 
 /// Route bindings: history.pushState and replaceState are wrapped (once per page), popstate and
 /// hashchange listened to; every change of URL that matches a binding's pattern fires it.
-fn watch_routes(window: &web_sys::Window, routes: Vec<Binding>) {
+fn watch_routes(window: &web_sys::Window, routes: Rc<[Binding]>) {
     PROGRESS.with(|p| p.borrow_mut().route = page::href());
-    let on_change = alloc::rc::Rc::new(move || {
+    let on_change = Rc::new(move || {
         let href = page::href();
         let changed = PROGRESS.with(|p| {
             let mut p = p.borrow_mut();
@@ -271,7 +259,7 @@ fn watch_routes(window: &web_sys::Window, routes: Vec<Binding>) {
         if !changed {
             return;
         }
-        for b in &routes {
+        for b in routes.iter() {
             if let Trigger::Route { url } = &b.trigger {
                 if url_matches(url, &href) {
                     fire(&b.event, Fields::default());
