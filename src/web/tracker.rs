@@ -622,6 +622,11 @@ impl Tracker {
             self.last_beacon = now;
             self.beacon_pending(now);
         }
+        // A write queued for the end of the task goes now: the page may not see that end.
+        if self.save_queued {
+            self.save_queued = false;
+            self.save_identity();
+        }
         self.save_outbox();
     }
 

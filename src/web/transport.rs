@@ -1,5 +1,5 @@
-//! Sending batches to the collector: `fetch` with keepalive (so a request outlives the page),
-//! and `sendBeacon` for what is left when the page goes away.
+//! Sending batches to the collector: `fetch` (with keepalive for small batches, so that the
+//! request outlives the page), and `sendBeacon` for what is left when the page goes away.
 
 use crate::prelude::*;
 
