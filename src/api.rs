@@ -23,11 +23,15 @@ export interface ClickOptions {
 }
 "#;
 
-/// Starts the clickscript on this page with the campaign's configuration (a plain object).
-/// Returns whether it started; a second call (a second copy of the tag) does nothing.
+/// Starts the clickscript on this page with the campaign's configuration (a plain object) and
+/// the visitor's time zone when the loader looked it up. Returns whether it started; a second
+/// call (a second copy of the tag) does nothing.
 #[wasm_bindgen]
-pub fn start(config: JsValue, debug: bool) -> bool {
+pub fn start(config: JsValue, debug: bool, time_zone: JsValue) -> bool {
     set_debug(debug);
+    if let Some(tz) = time_zone.as_string().filter(|tz| !tz.is_empty()) {
+        crate::web::page::set_time_zone(tz);
+    }
     if tracker::started() {
         return false;
     }

@@ -54,7 +54,7 @@
     q.push = (c) => call(c);
   };
   const fallback = (e) => {
-    log('no WebAssembly, using the fallback', e);
+    log('no WebAssembly: fallback', e);
     const s = d.createElement('script');
     s.src = base + '/fallback.js';
     s.onload = () => { try { replay(w.__ptFallback(cfg, debug)); } catch (e2) { log('fallback failed', e2); } };
@@ -62,14 +62,17 @@
   };
   const start = (config) => {
     cfg = config;
-    // The wasm downloads while the glue is imported, not after.
+    // The wasm downloads while the glue is imported, not after; meanwhile the time zone is
+    // looked up (Chromium's first Intl call takes some 20 ms).
     const wasm = fetch(base + '/pkg/clickscript_bg.wasm');
-    import(base + '/pkg/clickscript.js').then((m) => m.default({ module_or_path: wasm }).then(() => {
-      try { m.start(cfg, debug) && replay(m); } catch (e) { log('start failed', e); }
+    const glue = import(base + '/pkg/clickscript.js');
+    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    glue.then((m) => m.default({ module_or_path: wasm }).then(() => {
+      try { m.start(cfg, debug, tz) && replay(m); } catch (e) { log('start failed', e); }
     })).catch(fallback);
   };
   if (cfg) start(cfg);
   else fetch(base + '/v1/campaigns/' + cid + '/config')
     .then((r) => r.ok ? r.json() : Promise.reject(r.status))
-    .then(start, (e) => log('no configuration', e));
+    .then(start, (e) => log('no config', e));
 })(window, document);

@@ -16,8 +16,16 @@ fn size(w: i32, h: i32) -> String {
 static TIME_ZONE: super::PageLocal<core::cell::OnceCell<String>> =
     super::PageLocal::new(core::cell::OnceCell::new());
 
-/// The IANA time zone, looked up once per page: building an `Intl.DateTimeFormat` costs about a
-/// millisecond, which every event would otherwise pay.
+/// Sets the page's time zone, as the loader looked it up while the wasm downloaded (Chromium's
+/// first `Intl` call on a page takes some 20 ms, which would otherwise delay the first event).
+pub fn set_time_zone(tz: String) {
+    TIME_ZONE.with(|cell| {
+        let _ = cell.set(tz);
+    });
+}
+
+/// The IANA time zone, looked up once per page (unless the loader did): building an
+/// `Intl.DateTimeFormat` takes a millisecond at best, which every event would otherwise pay.
 fn time_zone() -> String {
     TIME_ZONE.with(|tz| {
         tz.get_or_init(|| {

@@ -82,9 +82,10 @@ export async function start(configText = readFileSync(join(root, 'tests/e2e/conf
   });
   return {
     collector, publisher, browser, log,
-    /** A fresh browser profile (a new visitor) whose pages record every uncaught error. */
-    async visitor() {
-      const context = await browser.newContext();
+    /** A fresh browser profile (a new visitor) whose pages record every uncaught error;
+     *  `options` are Playwright's context options (time zone, locale, ...). */
+    async visitor(options = {}) {
+      const context = await browser.newContext(options);
       await context.addInitScript(() => {
         window.__errors = [];
         addEventListener('error', (e) => window.__errors.push(String(e.message || e)));
