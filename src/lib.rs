@@ -37,10 +37,15 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
     unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
 /// The browser build's panic handler: none of the clickscript's code paths panics by design, so
-/// a panic is a bug; the call traps, the loader's `try` catches it, and the page carries on.
+/// a panic is a bug; it is named in debug mode (without the message: formatting it is what this
+/// handler saves), the call traps, the loader's `try` catches it, and the page carries on.
 /// Without the `panic-handler` feature (the wasm test suites, which link std) std's is used.
 #[cfg(all(target_arch = "wasm32", not(test), feature = "panic-handler"))]
 #[panic_handler]
 fn panic(_: &::core::panic::PanicInfo) -> ! {
+    web::console::error(
+        "internal error (a bug in the clickscript): the call was abandoned",
+        &wasm_bindgen::JsValue::UNDEFINED,
+    );
     ::core::arch::wasm32::unreachable()
 }
