@@ -72,8 +72,8 @@ pub fn batch_body(cid: &str, sent_at: u64, events: &[&str]) -> String {
 
 /// Writes `event` as JSON, the same document serde writes (the tests hold the two together).
 /// Written by hand for the browser build: serde-wasm-bindgen with `JSON.stringify` cost 5 KB
-/// gzip of wasm for this one struct, this costs under 1 KB. `number` writes a float: the
-/// browser passes JavaScript's own formatting, since Rust's adds ~10 KB to the wasm.
+/// gzip of wasm for this one struct, this about 1.5 KB (3.4 KB less, measured). `number`
+/// writes a float: the browser passes JavaScript's own formatting, since Rust's adds ~10 KB.
 pub fn event_json(e: &Event, number: &dyn Fn(f64, &mut String)) -> String {
     let mut s = String::with_capacity(1024);
     let mut w = Writer {

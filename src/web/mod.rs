@@ -16,8 +16,11 @@ pub mod triggers;
 pub struct PageLocal<T>(T);
 
 // SAFETY: the browser build has no threads (no atomics, no shared memory): the page's thread is
-// the only one that can reach a `PageLocal`.
+// the only one that can reach a `PageLocal`. A threaded build is refused below.
 unsafe impl<T> Sync for PageLocal<T> {}
+
+#[cfg(target_feature = "atomics")]
+compile_error!("PageLocal assumes a single-threaded wasm (no `atomics` target feature)");
 
 impl<T> PageLocal<T> {
     /// A page-wide value.
