@@ -58,6 +58,8 @@ pub struct Tracker {
     outbox: Outbox,
     /// uids of the batch on the wire.
     in_flight: Vec<String>,
+    /// Whether that batch went with keepalive (and so outlives the page).
+    in_flight_keepalive: bool,
     /// The retry timer, when one is set.
     timer: Option<i32>,
     /// After a failed attempt nothing goes before the failed batch may go again, so that a
@@ -92,6 +94,7 @@ impl Tracker {
             tab: uuid_v4(random16()),
             outbox: Outbox::default(),
             in_flight: Vec::new(),
+            in_flight_keepalive: false,
             timer: None,
             paused_until: 0,
             waiters: Vec::new(),
@@ -523,9 +526,9 @@ impl Tracker {
         }
     }
 
-    /// The next batch to send, or `None` when one is on the wire or nothing is due (then a
-    /// timer is set for the next due entry).
-    fn take_batch(&mut self) -> Option<(String, String)> {
+    /// The next batch to send (URL, body, whether with keepalive), or `None` when one is on the
+    /// wire or nothing is due (then a timer is set for the next due entry).
+    fn take_batch(&mut self) -> Option<(String, String, bool)> {
         if !self.in_flight.is_empty() {
             return None;
         }
@@ -554,11 +557,13 @@ impl Tracker {
         let bodies: Vec<&str> = batch.iter().map(|e| e.body.as_str()).collect();
         let body = batch_body(&self.cfg.campaign, now, &bodies);
         self.in_flight = batch.iter().map(|e| e.uid.clone()).collect();
+        self.in_flight_keepalive = body.len() <= MAX_KEEPALIVE_BYTES;
         if let Some(t) = self.timer.take() {
             cancel(t);
         }
         self.heartbeat();
-        Some((key(&[&self.cfg.collector, EVENTS_PATH]), body))
+        let url = key(&[&self.cfg.collector, EVENTS_PATH]);
+        Some((url, body, self.in_flight_keepalive))
     }
 
     /// Applies the collector's answer to the batch on the wire.
@@ -632,9 +637,12 @@ impl Tracker {
 
     fn beacon_pending(&mut self, now: u64) {
         let url = key(&[&self.cfg.collector, EVENTS_PATH]);
+        // A batch on the wire with keepalive outlives the page; one without (a large backlog)
+        // is cancelled with it, so its events go by beacon too (the collector answers the
+        // duplicate if both arrive).
         let mut rest = Outbox::default();
         for e in self.outbox.entries() {
-            if !self.in_flight.contains(&e.uid) {
+            if !(self.in_flight_keepalive && self.in_flight.contains(&e.uid)) {
                 rest.push(e.clone());
             }
         }
@@ -806,10 +814,9 @@ fn js_float(n: f64, out: &mut String) {
 /// Sends due batches until the outbox is empty or an attempt fails. Safe to call at any time:
 /// only one batch is on the wire at once.
 pub fn drain() {
-    let Some(Some((url, body))) = with(|t| t.take_batch()) else {
+    let Some(Some((url, body, keepalive))) = with(|t| t.take_batch()) else {
         return;
     };
-    let keepalive = body.len() <= MAX_KEEPALIVE_BYTES;
     transport::post(&url, &body, keepalive, |answer| {
         let retry = answer
             .status

@@ -118,6 +118,29 @@ test('a burst of 1,000 PT.event calls in one task: every event arrives, once', a
   await context.close();
 });
 
+test('a backlog on the wire when the page leaves: every event arrives, once', async () => {
+  // 60 events (about 40 KiB) fired in one task: the first goes alone at once, the other 59 wait
+  // as one batch too large for keepalive, and the page leaves: its beacons carry them.
+  const txns = [];
+  for (let i = 0; i < 3; i++) {
+    const context = await env.visitor();
+    const { page, txn } = await openLanding(context);
+    await page.evaluate(() => {
+      for (let n = 0; n < 60; n++) PT.event('quote_requested', { n });
+      setTimeout(() => { location.href = '/plain.html'; }, 0);
+    });
+    await page.waitForURL('**/plain.html');
+    assert.deepEqual(await errors(page), []);
+    await context.close();
+    txns.push(txn);
+  }
+  for (const txn of txns) {
+    const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') >= 60 && e; }, 10000);
+    assert.ok(events, 'all 60 arrived');
+    assert.equal(new Set(events.filter((e) => e.event_id === 'quote_requested').map((e) => e.data.n)).size, 60);
+  }
+});
+
 test('the collector answering 503 for a while: every event arrives exactly once', async () => {
   const context = await env.visitor();
   await env.pause(true);
