@@ -177,12 +177,18 @@ impl Outbox {
         gone
     }
 
-    /// Counts a failed attempt for these uids and sets when each may go again.
-    pub fn retry_later(&mut self, uids: &[String], now: u64, delay_ms: impl Fn(u32) -> u64) {
+    /// Counts a failed attempt for these uids and sets when each may go again. Returns the
+    /// earliest of those times (`now` when none of them is here): until then nothing else is
+    /// sent either, since what failed one batch (a dropped network, a collector answering 503)
+    /// would fail the next.
+    pub fn retry_later(&mut self, uids: &[String], now: u64, delay_ms: impl Fn(u32) -> u64) -> u64 {
+        let mut until = None;
         for e in self.entries.iter_mut().filter(|e| uids.contains(&e.uid)) {
             e.attempts += 1;
             e.next_at = now + delay_ms(e.attempts);
+            until = Some(until.map_or(e.next_at, |u: u64| u.min(e.next_at)));
         }
+        until.unwrap_or(now)
     }
 
     /// Holds these uids back until `next_at` without counting a failed attempt (they were handed
@@ -350,7 +356,8 @@ mod tests {
         let mut o = Outbox::default();
         o.push(entry(0, 10));
         o.push(entry(1, 10));
-        o.retry_later(&["u0".into()], 5_000, |a| a as u64 * 1000);
+        // The failed batch's earliest retry: until then nothing else goes either.
+        assert_eq!(o.retry_later(&["u0".into()], 5_000, |a| a as u64 * 1000), 6_000);
         assert_eq!(o.entries()[0].attempts, 1);
         assert_eq!(o.next_due(), Some(0));
         assert_eq!(uids(&o.next_batch(5_000)), ["u1"]);
@@ -364,7 +371,8 @@ mod tests {
             Some(6_000),
             "released entries are due at once"
         );
-        o.retry_later(&["u0".into()], 6_000, |_| 20_000);
+        assert_eq!(o.retry_later(&["u0".into()], 6_000, |_| 20_000), 26_000);
+        assert_eq!(o.retry_later(&["gone".into()], 6_500, |_| 1), 6_500);
         o.release(7_000);
         assert_eq!(o.next_due(), Some(7_000));
         assert_eq!(

@@ -589,13 +589,9 @@ impl Tracker {
             Outcome::Retry { after_ms } => {
                 let now = now();
                 let jitter = js_sys::Math::random();
-                self.outbox
+                self.paused_until = self
+                    .outbox
                     .retry_later(&uids, now, |attempt| retry_delay(attempt, jitter, after_ms));
-                self.paused_until = (self.outbox.entries().iter())
-                    .filter(|e| uids.contains(&e.uid))
-                    .map(|e| e.next_at)
-                    .min()
-                    .unwrap_or(now);
                 let status = JsValue::from(answer.status.unwrap_or(0));
                 error(
                     "delivery failed (HTTP status, 0 = network), will retry",
