@@ -28,11 +28,12 @@ demo: build
 test: build lint
 	cargo test --workspace
 	# The wasm test suites link std (wasm-bindgen-test), so the browser build's panic handler is off.
-	CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome -- --no-default-features
+	CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome -- --no-default-features --features triggers
 	node --test --test-concurrency=1 tests/e2e/
 
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown --tests --no-default-features -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib --no-default-features --features panic-handler -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --tests --no-default-features --features triggers -- -D warnings

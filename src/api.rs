@@ -5,7 +5,9 @@ use crate::prelude::*;
 
 use wasm_bindgen::prelude::*;
 
-use crate::core::trigger::{Binding, Trigger};
+use crate::core::trigger::Binding;
+#[cfg(feature = "triggers")]
+use crate::core::trigger::Trigger;
 use crate::web::callbacks::listen;
 use crate::web::console::{error, set_debug};
 use crate::web::tracker::with;
@@ -53,18 +55,39 @@ pub fn start(config: JsValue, debug: bool, time_zone: JsValue) -> bool {
         );
         return false;
     }
-    let (bindings, problems) = crate::web::config::read_bindings(&config, &cfg);
-    for p in &problems {
-        error("binding left out", &p.0.as_str().into());
-    }
-    Tracker::start(cfg, usable_in_this_browser(bindings));
+    let bindings = bindings(&config, &cfg);
+    Tracker::start(cfg, bindings);
     install_page_listeners();
     with(|t| t.fire_page_load());
+    #[cfg(feature = "triggers")]
     if let Some(bindings) = with(|t| t.bindings()) {
         crate::web::triggers::install(bindings);
     }
     tracker::drain();
     true
+}
+
+/// The campaign's bindings this browser can run; the bad ones are named in debug mode.
+#[cfg(feature = "triggers")]
+fn bindings(config: &JsValue, cfg: &crate::core::config::Config) -> Vec<Binding> {
+    let (bindings, problems) = crate::web::config::read_bindings(config, cfg);
+    for p in &problems {
+        error("binding left out", &p.0.as_str().into());
+    }
+    usable_in_this_browser(bindings)
+}
+
+/// The package without triggers (served to campaigns that bind none) runs no bindings.
+#[cfg(not(feature = "triggers"))]
+fn bindings(config: &JsValue, _: &crate::core::config::Config) -> Vec<Binding> {
+    let list = js_sys::Reflect::get(config, &"bindings".into()).unwrap_or_default();
+    if js_sys::Array::is_array(&list) && js_sys::Array::from(&list).length() > 0 {
+        error(
+            "bindings left out: this package has no triggers (the collector serves the full one to campaigns with bindings)",
+            &list,
+        );
+    }
+    Vec::new()
 }
 
 /// `PT.event(eventId, props?)`: fires a configured event. `url` and `ts` carry the context of a
@@ -113,6 +136,7 @@ pub fn transaction_id() -> Option<String> {
 }
 
 /// Keeps the bindings whose selectors this browser accepts; names the others in debug mode.
+#[cfg(feature = "triggers")]
 fn usable_in_this_browser(bindings: Vec<Binding>) -> Vec<Binding> {
     let Some(document) = web_sys::window().and_then(|w| w.document()) else {
         return bindings;
@@ -185,6 +209,7 @@ fn install_page_listeners() {
             if let Some(id) = tagged.and_then(|el| el.get_attribute("data-pt-event")) {
                 event(id.into(), JsValue::UNDEFINED, None, None);
             }
+            #[cfg(feature = "triggers")]
             if kind == "click" {
                 with(|t| t.on_click(&target));
             } else {

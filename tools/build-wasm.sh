@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the clickscript's wasm package with the settings in wasm-pack.toml.
+# Builds the clickscript's wasm packages with the settings in wasm-pack.toml: the full package in
+# out_dir, and the one without triggers in out_dir/lite (for campaigns that bind none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 setting() { sed -n "s/^$1 *= *\"\{0,1\}\([^\"]*\)\"\{0,1\} *$/\1/p" wasm-pack.toml; }
@@ -7,22 +8,31 @@ target=$(setting target)
 out_dir=$(setting out_dir)
 passes=$(setting wasm_opt)
 profile=${1:---release}
-wasm-pack --quiet build "$profile" --target "$target" --out-dir "$out_dir" --out-name clickscript --no-pack
-if [ "$profile" = --release ]; then
-  # shellcheck disable=SC2086
-  node_modules/.bin/wasm-opt $passes "$out_dir/clickscript_bg.wasm" -o "$out_dir/clickscript_bg.wasm"
-fi
+terser=node_modules/.bin/terser
+
+# package DIR [cargo features...]: wasm-pack, then wasm-opt, minified glue, short names.
+package() {
+  local dir=$1
+  shift
+  wasm-pack --quiet build "$profile" --target "$target" --out-dir "$dir" --out-name clickscript --no-pack -- "$@"
+  if [ "$profile" = --release ]; then
+    # shellcheck disable=SC2086
+    node_modules/.bin/wasm-opt $passes "$dir/clickscript_bg.wasm" -o "$dir/clickscript_bg.wasm"
+  fi
+  # wasm-bindgen's JS glue is readable, not small: minified it is 2 KB gzip lighter.
+  "$terser" "$dir/clickscript.js" --module -c passes=2 -m -o "$dir/clickscript.js"
+  if [ "$profile" = --release ]; then
+    # shellcheck disable=SC2046
+    node tools/short-names.mjs "$dir" $(grep -o -- '--enable-[a-z-]*' <<<"$passes")
+  fi
+}
+package "$out_dir"
+package "$out_dir/lite" --no-default-features --features panic-handler
+
 # The loader and the fallback, minified; the loader's configuration placeholder is kept (and
 # reduce_vars/evaluate are off so that terser cannot fold the placeholder's null into the code).
-terser=node_modules/.bin/terser
-# wasm-bindgen's JS glue is readable, not small: minified it is 2 KB gzip lighter.
-"$terser" "$out_dir/clickscript.js" --module -c passes=2 -m -o "$out_dir/clickscript.js"
-if [ "$profile" = --release ]; then
-  # shellcheck disable=SC2046
-  node tools/short-names.mjs "$out_dir" $(grep -o -- '--enable-[a-z-]*' <<<"$passes")
-fi
 "$terser" www/clickscript.js -c reduce_vars=false,evaluate=false,passes=2 -m --comments '/PT_CONFIG/' -o "$out_dir/loader.js"
 "$terser" www/fallback.js -c passes=2 -m -o "$out_dir/fallback.js"
 cp www/clickscript.d.ts "$out_dir/pt.d.ts"  # the types of window.PT ship with the package
 grep -qF '/*PT_CONFIG*/null' "$out_dir/loader.js" || { echo "loader.js lost its configuration placeholder" >&2; exit 1; }
-ls -l "$out_dir"/loader.js "$out_dir"/clickscript.js "$out_dir"/clickscript_bg.wasm "$out_dir"/fallback.js | awk '{print $5, $9}'
+ls -l "$out_dir"/loader.js "$out_dir"/clickscript.js "$out_dir"/clickscript_bg.wasm "$out_dir"/lite/clickscript.js "$out_dir"/lite/clickscript_bg.wasm "$out_dir"/fallback.js | awk '{print $5, $9}'

@@ -28,7 +28,7 @@
     v: 1, q,
     event: queue('event'), click: queue('click'), flush: queue('flush'),
     urlParameter: (n) => new URLSearchParams(location.search).get(n),
-    transactionId: () => (d.cookie.match('(?:^|; )pt_txn_' + cid + '=([^;]*)') || [])[1] || null,
+    transactionId: () => (d.cookie.match('(^|; )pt_txn_' + cid + '=([^;]*)') || [])[2] || null,
   };
   // A visitor who leaves before the WebAssembly ran: the queued calls wait in localStorage for
   // the next page of this origin, which replays them with their own URL and time.
@@ -64,8 +64,9 @@
     cfg = config;
     // The wasm downloads while the glue is imported, not after; meanwhile the time zone is
     // looked up (Chromium's first Intl call takes some 20 ms).
-    const wasm = fetch(base + '/pkg/clickscript_bg.wasm');
-    const glue = import(base + '/pkg/clickscript.js');
+    // cfg.pkg: the package with triggers, or the lighter one for a campaign that binds none.
+    const wasm = fetch(base + cfg.pkg + '_bg.wasm');
+    const glue = import(base + cfg.pkg + '.js');
     const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
     glue.then((m) => m.default({ module_or_path: wasm }).then(() => {
       try { m.start(cfg, debug, tz) && replay(m); } catch (e) { log('start failed', e); }

@@ -27,6 +27,13 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use catalog::Catalog;
 use store::{Inserted, Store};
 
+/// The wasm package with triggers, under the collector's URL, as the loader completes it
+/// (`_bg.wasm`, `.js`).
+pub const FULL_PACKAGE: &str = "/pkg/clickscript";
+/// The wasm package without triggers (built with `--no-default-features`), for campaigns that
+/// bind none.
+pub const LITE_PACKAGE: &str = "/pkg/lite/clickscript";
+
 /// Where the loader's inlined configuration goes in `pkg/loader.js` (built from `www/clickscript.js`).
 pub const CONFIG_PLACEHOLDER: &str = "/*PT_CONFIG*/null";
 
@@ -90,6 +97,14 @@ impl App {
         config.collector = self.public_url(headers);
         let mut value = serde_json::to_value(config).ok()?;
         if let Value::Object(m) = &mut value {
+            // Where the loader finds the wasm package: campaigns that bind no triggers get the one
+            // without them (9 KB gzip less; see Cargo.toml's `triggers` feature).
+            let pkg = if campaign.bindings.is_empty() {
+                LITE_PACKAGE
+            } else {
+                FULL_PACKAGE
+            };
+            m.insert("pkg".into(), Value::from(pkg));
             m.insert(
                 "bindings".into(),
                 serde_json::to_value(campaign.bindings).ok()?,

@@ -357,7 +357,10 @@ mod tests {
         o.push(entry(0, 10));
         o.push(entry(1, 10));
         // The failed batch's earliest retry: until then nothing else goes either.
-        assert_eq!(o.retry_later(&["u0".into()], 5_000, |a| a as u64 * 1000), 6_000);
+        assert_eq!(
+            o.retry_later(&["u0".into()], 5_000, |a| a as u64 * 1000),
+            6_000
+        );
         assert_eq!(o.entries()[0].attempts, 1);
         assert_eq!(o.next_due(), Some(0));
         assert_eq!(uids(&o.next_batch(5_000)), ["u1"]);

@@ -9,6 +9,7 @@ pub mod page;
 pub mod storage;
 pub mod tracker;
 pub mod transport;
+#[cfg(feature = "triggers")]
 pub mod triggers;
 
 /// Page-wide state in a `static`: what `thread_local!` gives with std. wasm32 without the atomics

@@ -26,7 +26,9 @@ use crate::core::identity::{Identity, Sources};
 use crate::core::ids::{is_uuid, uuid_v4, uuid_v7};
 use crate::core::limits::{truncate, MAX_FIELDS, MAX_KEEPALIVE_BYTES, MAX_KEY_LEN, MAX_TEXT_LEN};
 use crate::core::outbox::{outcome, retry_delay, DropReason, Entry, Outbox, Outcome};
-use crate::core::trigger::{url_matches, Binding, Trigger};
+use crate::core::trigger::Binding;
+#[cfg(feature = "triggers")]
+use crate::core::trigger::{url_matches, Trigger};
 use crate::core::wire::{batch_body, event_json, EVENTS_PATH};
 
 /// An orphaned outbox whose page has not written its heartbeat for this long is adopted.
@@ -434,6 +436,12 @@ impl Tracker {
         if self.cfg.click_with_base && !rebound(&system.click_sold, &self.bindings) {
             self.fire_with(&system.click_sold, Fields::default());
         }
+        #[cfg(feature = "triggers")]
+        self.fire_page_load_bindings();
+    }
+
+    #[cfg(feature = "triggers")]
+    fn fire_page_load_bindings(&mut self) {
         let href = page::href();
         let due: Vec<String> = self
             .bindings
@@ -450,6 +458,7 @@ impl Tracker {
     }
 
     /// A click on `target`: every `click` binding whose selector matches it or an ancestor.
+    #[cfg(feature = "triggers")]
     pub fn on_click(&mut self, target: &web_sys::Element) {
         let hits: Vec<(String, web_sys::Element)> = self
             .bindings
@@ -479,6 +488,7 @@ impl Tracker {
 
     /// A form submitted: every `submit` binding whose selector matches the form and whose
     /// conditions all hold fires, with the form's fields as data.
+    #[cfg(feature = "triggers")]
     pub fn on_submit(&mut self, form: &web_sys::Element) {
         let mut fields: Option<Fields<Scalar>> = None;
         let mut due = Vec::new();
@@ -719,6 +729,7 @@ fn js_number(text: &str) -> f64 {
 /// A form's fields as event data: named, enabled fields with a value; never a password, nor a
 /// field marked `data-pt-ignore`; unchecked boxes and buttons left out. Read over `Reflect` so
 /// that every kind of form control is handled by one path.
+#[cfg(feature = "triggers")]
 fn form_fields(form: &web_sys::Element) -> Fields<Scalar> {
     let get = |o: &JsValue, k: &str| {
         js_sys::Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)

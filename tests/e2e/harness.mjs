@@ -131,5 +131,9 @@ export async function ready(page) {
 /** How many of `events` are of event `id`. */
 export const count = (events, id) => events.filter((e) => e.event_id === id).length;
 
+/** The paths of the wasm files a page downloaded. */
+export const wasmFiles = (page) => page.evaluate(() => performance.getEntriesByType('resource')
+  .map((e) => new URL(e.name).pathname).filter((p) => p.endsWith('.wasm')));
+
 /** The uncaught errors the page saw. */
 export const errors = (page) => page.evaluate(() => window.__errors);
