@@ -121,25 +121,31 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 }
 
 fn glob_bytes(p: &[u8], t: &[u8]) -> bool {
+    // `get`, not indexing: an index that can fail brings its panic message's formatting along.
     let (mut pi, mut ti) = (0, 0);
     // Where the last `*` was, and how much of the text it has taken so far.
     let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+    while let Some(&c) = t.get(ti) {
+        match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&x) if x == c => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
         }
     }
-    p[pi..].iter().all(|&b| b == b'*')
+    p.get(pi..).unwrap_or_default().iter().all(|&b| b == b'*')
 }
 
 /// Whether a page's URL matches a trigger's pattern: a pattern starting with `/` is matched
