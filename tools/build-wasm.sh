@@ -35,4 +35,5 @@ package "$out_dir/lite" --no-default-features --features panic-handler
 "$terser" www/fallback.js -c passes=2 -m -o "$out_dir/fallback.js"
 cp www/clickscript.d.ts "$out_dir/pt.d.ts"  # the types of window.PT ship with the package
 grep -qF '/*PT_CONFIG*/null' "$out_dir/loader.js" || { echo "loader.js lost its configuration placeholder" >&2; exit 1; }
+node tools/precompress.mjs "$out_dir"  # the collector serves these .gz/.br as they are
 ls -l "$out_dir"/loader.js "$out_dir"/clickscript.js "$out_dir"/clickscript_bg.wasm "$out_dir"/lite/clickscript.js "$out_dir"/lite/clickscript_bg.wasm "$out_dir"/fallback.js | awk '{print $5, $9}'

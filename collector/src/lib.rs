@@ -124,14 +124,26 @@ pub fn router(app: App) -> Router {
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=60"),
     );
-    let pkg = ServeDir::new(&app.pkg);
+    // The package is served compressed as the build wrote it (.br, .gz beside each file): what a
+    // page downloads is the gzip or brotli size the size test holds, not the raw one.
+    let pkg = ServeDir::new(&app.pkg)
+        .precompressed_br()
+        .precompressed_gzip();
     let www = ServeDir::new(&app.www);
     let dashboard = ServeFile::new(app.www.join("dashboard.html"));
     // The static tag and the fallback are the minified builds in pkg/, like the served loader.
-    let static_loader = ServeFile::new(app.pkg.join("loader.js"));
-    let fallback = ServeFile::new(app.pkg.join("fallback.js"));
+    let static_loader = ServeFile::new(app.pkg.join("loader.js"))
+        .precompressed_br()
+        .precompressed_gzip();
+    let fallback = ServeFile::new(app.pkg.join("fallback.js"))
+        .precompressed_br()
+        .precompressed_gzip();
     Router::new()
-        .route("/sdk/{campaign}/clickscript.js", get(loader))
+        // The served loader carries its configuration, so it is compressed per request (gzip).
+        .route(
+            "/sdk/{campaign}/clickscript.js",
+            get(loader).layer(tower_http::compression::CompressionLayer::new()),
+        )
         .route("/v1/campaigns/{campaign}/config", get(config))
         .route("/v1/events", axum::routing::post(ingest).options(preflight))
         .route("/v1/campaigns/{campaign}/events", get(campaign_events))

@@ -339,6 +339,10 @@ async fn serves_the_loader_and_configuration() {
     .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["system"]["base"], "base");
+    assert_eq!(
+        v["pkg"], "/pkg/clickscript",
+        "a campaign with bindings: the full package"
+    );
     assert!(v["events"]
         .as_array()
         .unwrap()
@@ -352,6 +356,10 @@ async fn serves_the_loader_and_configuration() {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        v["pkg"], "/pkg/lite/clickscript",
+        "no bindings: the package without triggers"
+    );
     assert!(!v["events"]
         .as_array()
         .unwrap()
@@ -374,4 +382,69 @@ async fn serves_the_loader_and_configuration() {
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_package_and_the_loader_are_served_compressed() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    // As tools/precompress.mjs leaves them beside each file.
+    let wasm = b"\0asm-the-package".repeat(100);
+    std::fs::write(dir.path().join("clickscript_bg.wasm"), &wasm).unwrap();
+    std::fs::write(dir.path().join("clickscript_bg.wasm.br"), b"brotli bytes").unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &wasm).unwrap();
+    std::fs::write(
+        dir.path().join("clickscript_bg.wasm.gz"),
+        gz.finish().unwrap(),
+    )
+    .unwrap();
+    let get = |path: &str, encoding: &str| {
+        Request::get(path)
+            .header(header::ACCEPT_ENCODING, encoding)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let body = |res: axum::response::Response| async {
+        res.into_body().collect().await.unwrap().to_bytes().to_vec()
+    };
+    let res = app
+        .clone()
+        .oneshot(get("/pkg/clickscript_bg.wasm", "gzip, br"))
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[header::CONTENT_ENCODING], "br");
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "application/wasm");
+    assert_eq!(body(res).await, b"brotli bytes");
+    let res = app
+        .clone()
+        .oneshot(get("/pkg/clickscript_bg.wasm", "gzip"))
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&body(res).await[..])
+        .read_to_end(&mut plain)
+        .unwrap();
+    assert_eq!(plain, wasm);
+    let res = app
+        .clone()
+        .oneshot(get("/pkg/clickscript_bg.wasm", "identity"))
+        .await
+        .unwrap();
+    assert!(res.headers().get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(body(res).await, wasm);
+    // The served loader carries its configuration: compressed per request.
+    let res = app
+        .clone()
+        .oneshot(get("/sdk/c1/clickscript.js", "gzip"))
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");
+    let mut js = String::new();
+    flate2::read::GzDecoder::new(&body(res).await[..])
+        .read_to_string(&mut js)
+        .unwrap();
+    assert!(js.starts_with("var cfg = {"), "{js}");
 }
