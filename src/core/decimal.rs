@@ -5,17 +5,18 @@ use crate::prelude::*;
 
 /// Appends `n` in decimal.
 pub fn push(s: &mut String, mut n: u64) {
+    // Collected backwards without indexing (an index that can fail carries a formatted panic).
     let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
+    let mut len = 0;
+    for d in digits.iter_mut() {
+        *d = b'0' + (n % 10) as u8;
+        len += 1;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    for d in &digits[i..] {
+    for d in digits.iter().take(len).rev() {
         s.push(*d as char);
     }
 }

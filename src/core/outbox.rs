@@ -143,10 +143,24 @@ impl Outbox {
             return Vec::new();
         }
         self.entries.push(entry);
-        let mut dropped = Vec::new();
-        while self.entries.len() > MAX_ENTRIES || self.bytes() > MAX_BYTES {
-            dropped.push(self.entries.remove(0));
+        // The oldest go until the rest fits (taken by iterator: `Vec::remove` carries a
+        // formatted panic message into the wasm).
+        let (mut count, mut bytes) = (self.entries.len(), self.bytes());
+        let mut excess = 0;
+        for e in &self.entries {
+            if count <= MAX_ENTRIES && bytes <= MAX_BYTES {
+                break;
+            }
+            count -= 1;
+            bytes -= e.body.len();
+            excess += 1;
         }
+        if excess == 0 {
+            return Vec::new();
+        }
+        let mut all = core::mem::take(&mut self.entries).into_iter();
+        let dropped = all.by_ref().take(excess).collect();
+        self.entries = all.collect();
         dropped
     }
 

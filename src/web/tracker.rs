@@ -76,7 +76,7 @@ pub struct Tracker {
     /// When the last beacon went, so that the hidden + pagehide pair of one unload beacons once.
     last_beacon: u64,
     /// The campaign's triggers that this browser accepted.
-    bindings: Rc<[Binding]>,
+    bindings: Rc<Vec<Binding>>,
     /// The transaction cookie's domain (`auto` resolved); host-only when `None`.
     cookie_domain: Option<String>,
 }
@@ -103,7 +103,7 @@ impl Tracker {
             gone: false,
             save_queued: false,
             last_beacon: 0,
-            bindings: bindings.into(),
+            bindings: Rc::new(bindings),
             cookie_domain: match cfg.cookie_domain.as_deref() {
                 Some("auto") => cookie::registrable_domain(),
                 other => other.map(str::to_owned),
@@ -122,7 +122,7 @@ impl Tracker {
     }
 
     /// The campaign's bindings this browser accepted (shared with the watchers, not copied).
-    pub fn bindings(&self) -> Rc<[Binding]> {
+    pub fn bindings(&self) -> Rc<Vec<Binding>> {
         self.bindings.clone()
     }
 

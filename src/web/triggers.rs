@@ -68,7 +68,7 @@ fn fire_thresholds(bindings: &[Binding], reached: impl Fn(&Trigger) -> bool) {
 }
 
 /// Installs what the campaign's bindings need; page-lifetime, so listeners are `forget()`-ed.
-pub fn install(bindings: Rc<[Binding]>) {
+pub fn install(bindings: Rc<Vec<Binding>>) {
     let Some(window) = web_sys::window() else {
         return;
     };
@@ -188,7 +188,7 @@ fn completed_field(field: &web_sys::Element) -> Option<Fields<Scalar>> {
 }
 
 /// Element-seen bindings: one IntersectionObserver at half visibility; each element counts once.
-fn watch_seen(document: &web_sys::Document, seen: Rc<[Binding]>) {
+fn watch_seen(document: &web_sys::Document, seen: Rc<Vec<Binding>>) {
     let list = seen.clone();
     let callback = Closure::<dyn FnMut(js_sys::Array, web_sys::IntersectionObserver)>::new(
         move |entries: js_sys::Array, observer: web_sys::IntersectionObserver| {
@@ -246,7 +246,7 @@ fn watch_seen(document: &web_sys::Document, seen: Rc<[Binding]>) {
 
 /// Route bindings: history.pushState and replaceState are wrapped (once per page), popstate and
 /// hashchange listened to; every change of URL that matches a binding's pattern fires it.
-fn watch_routes(window: &web_sys::Window, routes: Rc<[Binding]>) {
+fn watch_routes(window: &web_sys::Window, routes: Rc<Vec<Binding>>) {
     PROGRESS.with(|p| p.borrow_mut().route = page::href());
     let on_change = Rc::new(move || {
         let href = page::href();
