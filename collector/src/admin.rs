@@ -128,12 +128,7 @@ async fn edit(
     if let Some(refusal) = refuse(app, headers) {
         return refusal;
     }
-    let mut document = app
-        .catalog
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .file
-        .clone();
+    let mut document = document(app);
     let (status, answer) = match change(&mut document) {
         Ok(ok) => ok,
         Err(refusal) => return refusal.into_response(),
@@ -165,6 +160,15 @@ async fn edit(
 
 fn not_found(what: &str, id: &str) -> Refusal {
     Refusal(StatusCode::NOT_FOUND, format!("unknown {what} {id:?}"))
+}
+
+/// A copy of the catalog's document (what the admin API reads and edits).
+fn document(app: &App) -> CatalogFile {
+    app.catalog
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .file
+        .clone()
 }
 
 fn org<'a>(doc: &'a mut CatalogFile, id: &str) -> Result<&'a mut crate::catalog::OrgFile, Refusal> {
@@ -225,12 +229,7 @@ async fn catalog(State(app): State<App>, headers: HeaderMap) -> Response {
     if let Some(refusal) = refuse(&app, &headers) {
         return refusal;
     }
-    let doc = app
-        .catalog
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .file
-        .clone();
+    let doc = document(&app);
     Json(doc).into_response()
 }
 
@@ -242,12 +241,7 @@ async fn list_org_events(
     if let Some(refusal) = refuse(&app, &headers) {
         return refusal;
     }
-    let doc = app
-        .catalog
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .file
-        .clone();
+    let doc = document(&app);
     match doc.organizations.iter().find(|o| o.id == id) {
         Some(o) => Json(json!({ "organization": o.id, "events": o.events })).into_response(),
         None => not_found("organization", &id).into_response(),
@@ -262,12 +256,7 @@ async fn show_campaign(
     if let Some(refusal) = refuse(&app, &headers) {
         return refusal;
     }
-    let mut doc = app
-        .catalog
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .file
-        .clone();
+    let mut doc = document(&app);
     match campaign(&mut doc, &id) {
         Ok(c) => Json(json!(c)).into_response(),
         Err(r) => r.into_response(),

@@ -20,7 +20,6 @@ use crate::core::limits::{truncate, MAX_TEXT_LEN};
 use crate::core::trigger::{url_matches, Binding, Trigger};
 
 /// What the page has reached so far.
-#[derive(Default)]
 struct Progress {
     /// Indices of the scroll and engaged bindings already fired on this page.
     done: Vec<usize>,
