@@ -8,8 +8,9 @@ use wasm_bindgen::prelude::*;
 use crate::core::trigger::Binding;
 #[cfg(feature = "triggers")]
 use crate::core::trigger::Trigger;
-use crate::web::callbacks::listen;
+use crate::web::callbacks::{listen, On};
 use crate::web::console::{error, set_debug};
+use crate::web::globals::{Document, Element};
 use crate::web::tracker::with;
 use crate::web::tracker::{self, Tracker};
 
@@ -37,6 +38,9 @@ pub fn start(config: JsValue, debug: bool, time_zone: JsValue) -> bool {
     if tracker::started() {
         return false;
     }
+    // The collector validates every configuration it serves (core::config::Config::validate);
+    // here the fields are read with their types checked, and a wrong one is named. Validating
+    // again in the browser cost 1.4 KB gzip of the first download.
     let cfg = match crate::web::config::read(&config) {
         Ok(c) => c,
         Err(e) => {
@@ -44,17 +48,6 @@ pub fn start(config: JsValue, debug: bool, time_zone: JsValue) -> bool {
             return false;
         }
     };
-    let errors = cfg.validate();
-    for e in &errors {
-        error(e.reason, &e.path.as_str().into());
-    }
-    if !errors.is_empty() {
-        error(
-            "invalid configuration, not started",
-            &JsValue::from(errors.len() as u32),
-        );
-        return false;
-    }
     let bindings = bindings(&config, &cfg);
     Tracker::start(cfg, bindings);
     install_page_listeners();
@@ -166,60 +159,48 @@ fn usable_in_this_browser(bindings: Vec<Binding>) -> Vec<Binding> {
 
 /// Page-lifetime listeners: they live as long as the page, so they are `forget()`-ed.
 fn install_page_listeners() {
-    let Some(window) = web_sys::window() else {
-        return;
-    };
-    let Some(document) = window.document() else {
-        return;
-    };
-    listen(&window, "pagehide", false, |_| {
+    listen(On::Window, "pagehide", false, |_| {
         with(|t| t.on_hide(true));
     });
-    let doc = document.clone();
-    listen(&document, "visibilitychange", false, move |_| {
-        if doc.visibility_state() == web_sys::VisibilityState::Hidden {
+    listen(On::Document, "visibilitychange", false, |_| {
+        if Document::visibility_state() == "hidden" {
             with(|t| t.on_hide(false));
         }
     });
     // Another tab of this origin went away: adopt what it could not deliver.
-    listen(&window, "storage", false, |e| {
-        let gone = e.dyn_ref::<web_sys::StorageEvent>().is_some_and(|e| {
-            e.key().is_some_and(|k| k.starts_with("pt_hb_"))
-                && e.new_value().as_deref() == Some("0")
-        });
+    listen(On::Window, "storage", false, |e| {
+        let gone = e.key().is_some_and(|k| k.starts_with("pt_hb_"))
+            && e.new_value().as_deref() == Some("0");
         if gone {
             with(|t| t.adopt_orphans());
             tracker::drain();
         }
     });
-    // Marketers' `data-pt-event` tags: one capture-phase, passive listener per DOM event type on
-    // the document, walking up to the tagged element, instead of a listener per element.
+    // Marketers' `data-pt-event` tags: one capture-phase listener per DOM event type on the
+    // document, walking up to the tagged element, instead of a listener per element.
     for (kind, selector) in [
         ("click", "[data-pt-event]:not(form)"),
         ("submit", "form[data-pt-event]"),
     ] {
-        listen(&document, kind, true, move |e| {
-            let Some(target) = e
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            else {
+        listen(On::Document, kind, true, move |e| {
+            let Ok(target) = e.target().dyn_into::<Element>() else {
                 return;
             };
-            let tagged = target.closest(selector).ok().flatten();
+            let tagged = target.closest(selector);
             if let Some(id) = tagged.and_then(|el| el.get_attribute("data-pt-event")) {
                 event(id.into(), JsValue::UNDEFINED, None, None);
             }
             #[cfg(feature = "triggers")]
             if kind == "click" {
-                with(|t| t.on_click(&target));
+                with(|t| t.on_click(target.unchecked_ref()));
             } else {
-                with(|t| t.on_submit(&target));
+                with(|t| t.on_submit(target.unchecked_ref()));
             }
             tracker::drain();
         });
     }
     // pageshow after the back/forward cache: the page is alive again.
-    listen(&window, "pageshow", false, |_| {
+    listen(On::Window, "pageshow", false, |_| {
         with(|t| t.revive());
         tracker::drain();
     });

@@ -1,63 +1,51 @@
-//! Event listeners and timers, straight on web-sys. The clickscript's listeners live as long as
-//! the page, so each closure is handed to the browser and forgotten. Written here rather than
-//! with gloo-events and gloo-timers: those need std, and the browser build is `no_std` for size
-//! (see `lib.rs`).
+//! Event listeners and timers. The clickscript's listeners live as long as the page, so each
+//! closure is handed to the browser and forgotten. Written here rather than with gloo-events and
+//! gloo-timers: those need std, and the browser build is `no_std` for size (see `lib.rs`).
 
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
+
+use super::globals::{Document, Event, Window};
+
+/// Where a listener listens.
+#[derive(Clone, Copy)]
+pub enum On {
+    /// `window`.
+    Window,
+    /// `document`.
+    Document,
+}
 
 /// Listens to `kind` on `target` for the page's lifetime; `capture` listeners run before the
-/// page's own. Every listener is passive: the clickscript never cancels an event.
-pub fn listen(
-    target: &web_sys::EventTarget,
-    kind: &str,
-    capture: bool,
-    f: impl FnMut(web_sys::Event) + 'static,
-) {
-    let f = Closure::<dyn FnMut(web_sys::Event)>::new(f);
-    let options = web_sys::AddEventListenerOptions::new();
-    options.set_capture(capture);
-    options.set_passive(true);
-    let _ = target.add_event_listener_with_callback_and_add_event_listener_options(
-        kind,
-        f.as_ref().unchecked_ref(),
-        &options,
-    );
+/// page's own. (None of the clickscript's event types can be cancelled by a listener in a way
+/// `passive` would change, so the options object is not needed.)
+pub fn listen(target: On, kind: &str, capture: bool, f: impl FnMut(Event) + 'static) {
+    let f = Closure::<dyn FnMut(Event)>::new(f);
+    match target {
+        On::Window => Window::window_listen(kind, f.as_ref(), capture),
+        On::Document => Document::document_listen(kind, f.as_ref(), capture),
+    }
     f.forget();
 }
 
 /// Runs `f` once after `ms`; returns the timer's handle for [`cancel`].
 pub fn after(ms: u32, f: impl FnOnce() + 'static) -> Option<i32> {
-    let f = Closure::once_into_js(f);
-    web_sys::window()?
-        .set_timeout_with_callback_and_timeout_and_arguments_0(f.unchecked_ref(), ms as i32)
-        .ok()
+    Some(Window::set_timeout(&Closure::once_into_js(f), ms))
 }
 
-/// Runs `f` at the end of the current task (a microtask); `false` when there is no window.
+/// Runs `f` at the end of the current task (a microtask).
 pub fn at_task_end(f: impl FnOnce() + 'static) -> bool {
-    let Some(w) = web_sys::window() else {
-        return false;
-    };
-    w.queue_microtask(Closure::once_into_js(f).unchecked_ref());
+    Window::queue_microtask(&Closure::once_into_js(f));
     true
 }
 
 /// Cancels a timer set by [`after`].
 pub fn cancel(handle: i32) {
-    if let Some(w) = web_sys::window() {
-        w.clear_timeout_with_handle(handle);
-    }
+    Window::clear_timeout(handle);
 }
 
 /// Runs `f` every `ms` for the page's lifetime.
 pub fn every(ms: u32, f: impl FnMut() + 'static) {
     let f = Closure::<dyn FnMut()>::new(f);
-    if let Some(w) = web_sys::window() {
-        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
-            f.as_ref().unchecked_ref(),
-            ms as i32,
-        );
-    }
+    Window::set_interval(f.as_ref(), ms);
     f.forget();
 }

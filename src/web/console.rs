@@ -5,6 +5,8 @@ use core::cell::Cell;
 
 use wasm_bindgen::JsValue;
 
+use super::globals::Console;
+
 static DEBUG: super::PageLocal<Cell<bool>> = super::PageLocal::new(Cell::new(false));
 
 const PREFIX: &str = "[clickscript]";
@@ -22,13 +24,13 @@ pub fn debug() -> bool {
 /// Logs `what` and a detail in debug mode.
 pub fn info(what: &str, detail: &JsValue) {
     if debug() {
-        web_sys::console::log_3(&PREFIX.into(), &what.into(), detail);
+        Console::log(PREFIX, what, detail);
     }
 }
 
 /// Logs a problem in debug mode.
 pub fn error(what: &str, detail: &JsValue) {
     if debug() {
-        web_sys::console::error_3(&PREFIX.into(), &what.into(), detail);
+        Console::error(PREFIX, what, detail);
     }
 }

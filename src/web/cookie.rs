@@ -4,15 +4,11 @@ use crate::core::decimal;
 use crate::core::text;
 use crate::prelude::*;
 
-use wasm_bindgen::JsCast;
-
-fn document() -> Option<web_sys::HtmlDocument> {
-    web_sys::window()?.document()?.dyn_into().ok()
-}
+use super::globals::{Document, Location};
 
 /// The value of cookie `name`; `None` when absent or when cookies are blocked.
 pub fn get(name: &str) -> Option<String> {
-    let all = document()?.cookie().ok()?;
+    let all = Document::cookie().ok()?;
     all.split(';').find_map(|pair| {
         let (k, v) = pair.trim_start().split_once('=')?;
         (k == name).then(|| v.to_owned())
@@ -22,7 +18,6 @@ pub fn get(name: &str) -> Option<String> {
 /// Sets cookie `name` for `max_age_s` seconds (host-only unless `domain` is given). `SameSite=Lax`
 /// keeps it on top-level navigations from ads; `Secure` on https pages.
 pub fn set(name: &str, value: &str, max_age_s: u64, domain: Option<&str>) {
-    let Some(doc) = document() else { return };
     let mut c = String::with_capacity(128);
     for part in [
         name,
@@ -38,14 +33,11 @@ pub fn set(name: &str, value: &str, max_age_s: u64, domain: Option<&str>) {
         c.push_str("; Domain=");
         c.push_str(d);
     }
-    let secure = web_sys::window()
-        .and_then(|w| w.location().protocol().ok())
-        .is_some_and(|p| p == "https:");
-    if secure {
+    if Location::protocol() == "https:" {
         c.push_str("; Secure");
     }
     // A sandboxed iframe throws on cookie access; the localStorage mirror then carries the lead.
-    let _ = doc.set_cookie(&c);
+    let _ = Document::set_cookie(&c);
 }
 
 /// The registrable domain of this page (`shop.example.co.uk` gives `example.co.uk`), found the
@@ -54,7 +46,7 @@ pub fn set(name: &str, value: &str, max_age_s: u64, domain: Option<&str>) {
 /// `co.uk`, so no suffix list ships in the wasm). `None` for an IP address, a one-label host
 /// such as `localhost`, or when cookies are blocked.
 pub fn registrable_domain() -> Option<String> {
-    let host = web_sys::window()?.location().hostname().ok()?;
+    let host = Location::hostname();
     let is_ip = host.contains(':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     let labels: Vec<&str> = host.split('.').collect();
     if is_ip || labels.len() < 2 {

@@ -5,6 +5,7 @@ pub mod callbacks;
 pub mod config;
 pub mod console;
 pub mod cookie;
+pub mod globals;
 pub mod page;
 pub mod storage;
 pub mod tracker;
@@ -44,11 +45,7 @@ pub fn now() -> u64 {
 /// (IDs stay unique enough for a lead; the collector's uid index catches the rest).
 pub fn random16() -> [u8; 16] {
     let mut bytes = [0u8; 16];
-    let crypto = web_sys::window().and_then(|w| w.crypto().ok());
-    if crypto
-        .and_then(|c| c.get_random_values_with_u8_array(&mut bytes).ok())
-        .is_none()
-    {
+    if globals::Crypto::get_random_values(&mut bytes).is_err() {
         for b in bytes.iter_mut() {
             *b = (js_sys::Math::random() * 256.0) as u8;
         }

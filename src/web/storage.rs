@@ -7,9 +7,11 @@ use crate::prelude::*;
 use crate::core::event::Fields;
 use core::cell::RefCell;
 
+use super::globals::{Storage, Window};
+
 /// Storage for the clickscript's records.
 pub struct Store {
-    local: Option<web_sys::Storage>,
+    local: Option<Storage>,
     /// Values whose last write to localStorage failed: these win over localStorage.
     memory: RefCell<Fields<String>>,
 }
@@ -18,7 +20,7 @@ impl Store {
     /// Opens localStorage, or memory alone when the page may not use it.
     pub fn open() -> Store {
         Store {
-            local: web_sys::window().and_then(|w| w.local_storage().ok().flatten()),
+            local: Window::local_storage().ok().flatten(),
             ..Store::memory_only()
         }
     }

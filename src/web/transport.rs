@@ -6,6 +6,8 @@ use crate::prelude::*;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use super::globals::{Navigator, Response, Window};
+
 /// The collector's answer: HTTP status (`None` for a network error) and `Retry-After`.
 pub struct Answer {
     /// HTTP status.
@@ -18,55 +20,39 @@ pub struct Answer {
 /// request, no preflight) and hands the collector's answer to `done`. `keepalive` lets the
 /// request outlive the page (`MAX_KEEPALIVE_BYTES` says when).
 ///
-/// `fetch` straight on web-sys rather than gloo-net, and a callback rather than a future: both
-/// gloo-net and futures need std, and the browser build is `no_std` for size (see `lib.rs`).
+/// `fetch` declared by hand (`globals`) rather than gloo-net, and a callback rather than a
+/// future: both gloo-net and futures need std, and the browser build is `no_std` for size.
 pub fn post(url: &str, body: &str, keepalive: bool, done: impl FnOnce(Answer) + 'static) {
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(body));
-    init.set_credentials(web_sys::RequestCredentials::Omit);
-    init.set_mode(web_sys::RequestMode::Cors);
-    // web-sys has no keepalive setter; the field is standard.
-    if keepalive {
-        let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
+    // A plain object rather than web-sys's RequestInit: one `Reflect.set` import for all fields.
+    let init = js_sys::Object::new();
+    for (k, v) in [
+        ("method", JsValue::from_str("POST")),
+        ("body", JsValue::from_str(body)),
+        ("credentials", JsValue::from_str("omit")),
+        ("keepalive", JsValue::from_bool(keepalive)),
+    ] {
+        let _ = js_sys::Reflect::set(&init, &JsValue::from_str(k), &v);
     }
-    let sent = web_sys::window().map(|w| w.fetch_with_str_and_init(url, &init));
-    let Some(promise) = sent else {
-        return done(Answer {
-            status: None,
-            retry_after: None,
-        });
-    };
     // One callback for both outcomes: a Response when the collector answered, an error when
     // the network failed (fetch's promise is never settled twice).
     let settle = Closure::once_into_js(move |value: JsValue| {
-        done(match value.dyn_into::<web_sys::Response>() {
-            Ok(r) => Answer {
-                status: Some(r.status()),
-                retry_after: r.headers().get("retry-after").ok().flatten(),
-            },
-            Err(_) => Answer {
+        done(if value.is_instance_of::<js_sys::Error>() {
+            Answer {
                 status: None,
                 retry_after: None,
-            },
+            }
+        } else {
+            let r: &Response = value.unchecked_ref();
+            Answer {
+                status: Some(r.status()),
+                retry_after: r.headers().get("retry-after"),
+            }
         })
     });
-    let settle: &js_sys::Function = settle.unchecked_ref();
-    promise.unchecked_ref::<Pending>().then(settle, settle);
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// `fetch`'s promise, for `then` with plain functions.
-    type Pending;
-    /// `promise.then(onFulfilled, onRejected)`.
-    #[wasm_bindgen(method)]
-    fn then(this: &Pending, fulfilled: &js_sys::Function, rejected: &js_sys::Function);
+    Window::fetch(url, &init).then(&settle, &settle);
 }
 
 /// Hands `body` to `navigator.sendBeacon`; `false` when the browser refused it (quota).
 pub fn beacon(url: &str, body: &str) -> bool {
-    web_sys::window()
-        .and_then(|w| w.navigator().send_beacon_with_opt_str(url, Some(body)).ok())
-        .unwrap_or(false)
+    Navigator::send_beacon(url, body).unwrap_or(false)
 }

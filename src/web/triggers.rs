@@ -11,7 +11,7 @@ use core::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::callbacks::{every, listen};
+use super::callbacks::{every, listen, On};
 use super::console::error;
 use super::page;
 use super::tracker::{drain, with};
@@ -96,7 +96,9 @@ pub fn install(bindings: Rc<Vec<Binding>>) {
             );
         };
         check();
-        listen(&window, "scroll", false, move |_| check());
+        // A scroll event cannot be cancelled, so this listener never holds scrolling up (what
+        // `passive` guarantees for touch and wheel listeners).
+        listen(On::Window, "scroll", false, move |_| check());
     }
 
     if has(|t| matches!(t, Trigger::Engaged { .. })) {
@@ -129,11 +131,8 @@ pub fn install(bindings: Rc<Vec<Binding>>) {
 
     if has(|t| matches!(t, Trigger::FieldCompleted { .. })) {
         let completed = bindings.clone();
-        listen(&document, "focusout", true, move |e| {
-            let Some(field) = e
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            else {
+        listen(On::Document, "focusout", true, move |e| {
+            let Some(field) = e.target().dyn_into::<web_sys::Element>().ok() else {
                 return;
             };
             for b in completed.iter() {
@@ -300,6 +299,6 @@ fn watch_routes(window: &web_sys::Window, routes: Rc<Vec<Binding>>) {
     }
     for kind in ["popstate", "hashchange"] {
         let notify = on_change.clone();
-        listen(window, kind, false, move |_| notify());
+        listen(On::Window, kind, false, move |_| notify());
     }
 }

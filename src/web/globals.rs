@@ -1,0 +1,185 @@
+//! The page's Web APIs that every package calls, declared by hand for wasm-bindgen.
+//!
+//! web-sys reaches each API through `window()` (a search for the global object) and wraps every
+//! call in the `Result` and `Option` checks of its WebIDL. Declared here as a page spells them
+//! (`location.href`, `document.cookie`, `window.fetch(...)`), the same calls cost about 2 KB gzip
+//! less of what a page downloads before its first event. `catch` marks the calls that do throw on
+//! real pages (storage and cookies in sandboxed frames or private modes, a full quota, a crypto
+//! object missing); the others throw only on a page that breaks its own platform objects.
+//! The triggers (full package) keep web-sys: they need its element and observer types.
+
+use crate::prelude::*;
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `window`: unforgeable, so a page cannot shadow it.
+    #[wasm_bindgen(js_name = window)]
+    pub type Window;
+    /// `window.innerWidth`.
+    #[wasm_bindgen(static_method_of = Window, getter, js_name = innerWidth)]
+    pub fn inner_width() -> f64;
+    /// `window.innerHeight`.
+    #[wasm_bindgen(static_method_of = Window, getter, js_name = innerHeight)]
+    pub fn inner_height() -> f64;
+    /// `window.localStorage`: throws where the page may not use storage, `null` in some.
+    #[wasm_bindgen(catch, static_method_of = Window, getter, js_name = localStorage)]
+    pub fn local_storage() -> Result<Option<Storage>, JsValue>;
+    /// `window.fetch(url, init)`.
+    #[wasm_bindgen(static_method_of = Window)]
+    pub fn fetch(url: &str, init: &JsValue) -> Pending;
+    /// `window.setTimeout(f, ms)`.
+    #[wasm_bindgen(static_method_of = Window, js_name = setTimeout)]
+    pub fn set_timeout(f: &JsValue, ms: u32) -> i32;
+    /// `window.setInterval(f, ms)`.
+    #[wasm_bindgen(static_method_of = Window, js_name = setInterval)]
+    pub fn set_interval(f: &JsValue, ms: u32) -> i32;
+    /// `window.clearTimeout(handle)`.
+    #[wasm_bindgen(static_method_of = Window, js_name = clearTimeout)]
+    pub fn clear_timeout(handle: i32);
+    /// `window.queueMicrotask(f)`.
+    #[wasm_bindgen(static_method_of = Window, js_name = queueMicrotask)]
+    pub fn queue_microtask(f: &JsValue);
+    /// `window.addEventListener(kind, f, capture)`.
+    #[wasm_bindgen(static_method_of = Window, js_name = addEventListener)]
+    pub fn window_listen(kind: &str, f: &JsValue, capture: bool);
+
+    /// `location`: unforgeable.
+    #[wasm_bindgen(js_name = location)]
+    pub type Location;
+    /// `location.href`.
+    #[wasm_bindgen(static_method_of = Location, getter)]
+    pub fn href() -> String;
+    /// `location.search`.
+    #[wasm_bindgen(static_method_of = Location, getter)]
+    pub fn search() -> String;
+    /// `location.hostname`.
+    #[wasm_bindgen(static_method_of = Location, getter)]
+    pub fn hostname() -> String;
+    /// `location.protocol`.
+    #[wasm_bindgen(static_method_of = Location, getter)]
+    pub fn protocol() -> String;
+
+    /// `document`: unforgeable.
+    #[wasm_bindgen(js_name = document)]
+    pub type Document;
+    /// `document.referrer`.
+    #[wasm_bindgen(static_method_of = Document, getter)]
+    pub fn referrer() -> String;
+    /// `document.title`.
+    #[wasm_bindgen(static_method_of = Document, getter)]
+    pub fn title() -> String;
+    /// `document.visibilityState`.
+    #[wasm_bindgen(static_method_of = Document, getter, js_name = visibilityState)]
+    pub fn visibility_state() -> String;
+    /// `document.cookie`: throws in a sandboxed frame.
+    #[wasm_bindgen(catch, static_method_of = Document, getter)]
+    pub fn cookie() -> Result<String, JsValue>;
+    /// `document.cookie = c`: throws in a sandboxed frame.
+    #[wasm_bindgen(catch, static_method_of = Document, setter, js_name = cookie)]
+    pub fn set_cookie(c: &str) -> Result<(), JsValue>;
+    /// `document.addEventListener(kind, f, capture)`.
+    #[wasm_bindgen(static_method_of = Document, js_name = addEventListener)]
+    pub fn document_listen(kind: &str, f: &JsValue, capture: bool);
+
+    /// `navigator`.
+    #[wasm_bindgen(js_name = navigator)]
+    pub type Navigator;
+    /// `navigator.language`.
+    #[wasm_bindgen(static_method_of = Navigator, getter)]
+    pub fn language() -> Option<String>;
+    /// `navigator.webdriver`: set by automated browsers.
+    #[wasm_bindgen(static_method_of = Navigator, getter)]
+    pub fn webdriver() -> JsValue;
+    /// `navigator.sendBeacon(url, body)`: throws for some URLs and bodies, `false` over quota.
+    #[wasm_bindgen(catch, static_method_of = Navigator, js_name = sendBeacon)]
+    pub fn send_beacon(url: &str, body: &str) -> Result<bool, JsValue>;
+
+    /// `screen`.
+    #[wasm_bindgen(js_name = screen)]
+    pub type Screen;
+    /// `screen.width`.
+    #[wasm_bindgen(static_method_of = Screen, getter)]
+    pub fn width() -> f64;
+    /// `screen.height`.
+    #[wasm_bindgen(static_method_of = Screen, getter)]
+    pub fn height() -> f64;
+
+    /// `crypto`: missing on old browsers and on `http:` pages of some.
+    #[wasm_bindgen(js_name = crypto)]
+    pub type Crypto;
+    /// `crypto.getRandomValues(bytes)`.
+    #[wasm_bindgen(catch, static_method_of = Crypto, js_name = getRandomValues)]
+    pub fn get_random_values(bytes: &mut [u8]) -> Result<JsValue, JsValue>;
+
+    /// `console`.
+    #[wasm_bindgen(js_name = console)]
+    pub type Console;
+    /// `console.log(a, b, c)`.
+    #[wasm_bindgen(static_method_of = Console)]
+    pub fn log(a: &str, b: &str, c: &JsValue);
+    /// `console.error(a, b, c)`.
+    #[wasm_bindgen(static_method_of = Console)]
+    pub fn error(a: &str, b: &str, c: &JsValue);
+
+    /// `localStorage`.
+    pub type Storage;
+    /// `storage.getItem(key)`.
+    #[wasm_bindgen(catch, method, js_name = getItem)]
+    pub fn get_item(this: &Storage, key: &str) -> Result<Option<String>, JsValue>;
+    /// `storage.setItem(key, value)`: throws when the quota is full.
+    #[wasm_bindgen(catch, method, js_name = setItem)]
+    pub fn set_item(this: &Storage, key: &str, value: &str) -> Result<(), JsValue>;
+    /// `storage.removeItem(key)`.
+    #[wasm_bindgen(catch, method, js_name = removeItem)]
+    pub fn remove_item(this: &Storage, key: &str) -> Result<(), JsValue>;
+    /// `storage.key(i)`.
+    #[wasm_bindgen(catch, method)]
+    pub fn key(this: &Storage, i: u32) -> Result<Option<String>, JsValue>;
+    /// `storage.length`.
+    #[wasm_bindgen(catch, method, getter)]
+    pub fn length(this: &Storage) -> Result<u32, JsValue>;
+
+    /// A pending promise (`fetch`'s).
+    pub type Pending;
+    /// `promise.then(onFulfilled, onRejected)`.
+    #[wasm_bindgen(method)]
+    pub fn then(this: &Pending, fulfilled: &JsValue, rejected: &JsValue);
+
+    /// A `Response`, read without a type check: `fetch` fulfils with nothing else.
+    pub type Response;
+    /// `response.status`.
+    #[wasm_bindgen(method, getter)]
+    pub fn status(this: &Response) -> u16;
+    /// `response.headers.get(name)` is read through `Headers`.
+    #[wasm_bindgen(method, getter)]
+    pub fn headers(this: &Response) -> Headers;
+    /// `Headers`.
+    pub type Headers;
+    /// `headers.get(name)`.
+    #[wasm_bindgen(method)]
+    pub fn get(this: &Headers, name: &str) -> Option<String>;
+
+    /// An event's fields the clickscript reads.
+    pub type Event;
+    /// `event.target`.
+    #[wasm_bindgen(method, getter)]
+    pub fn target(this: &Event) -> JsValue;
+    /// `event.key` of a `storage` event.
+    #[wasm_bindgen(method, getter)]
+    pub fn key(this: &Event) -> Option<String>;
+    /// `event.newValue` of a `storage` event.
+    #[wasm_bindgen(method, getter, js_name = newValue)]
+    pub fn new_value(this: &Event) -> Option<String>;
+
+    /// A DOM element.
+    #[wasm_bindgen(js_name = Element)]
+    pub type Element;
+    /// `element.closest(selector)`: the selectors passed are constants the browser accepts.
+    #[wasm_bindgen(method)]
+    pub fn closest(this: &Element, selector: &str) -> Option<Element>;
+    /// `element.getAttribute(name)`.
+    #[wasm_bindgen(method, js_name = getAttribute)]
+    pub fn get_attribute(this: &Element, name: &str) -> Option<String>;
+}
