@@ -12,6 +12,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::core::config::{Amount, Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS};
 use crate::core::event::Category;
+#[cfg(feature = "triggers")]
 use crate::core::trigger::{Binding, Condition, Test, Trigger};
 
 /// A field of the configuration that is missing or of the wrong type.
@@ -33,72 +34,124 @@ fn path(parent: &str, name: &str) -> String {
     }
 }
 
-fn text(obj: &JsValue, parent: &str, name: &str) -> Result<String, FieldError> {
-    field(obj, name)
-        .as_string()
-        .ok_or_else(|| FieldError(path(parent, name) + ": must be a string"))
+fn indexed(parent: &str, i: usize) -> String {
+    text::concat(&[parent, "[", &decimal::string(i as u64), "]"])
 }
 
-fn text_or(obj: &JsValue, parent: &str, name: &str, default: &str) -> Result<String, FieldError> {
-    if absent(&field(obj, name)) {
-        Ok(default.to_owned())
-    } else {
-        text(obj, parent, name)
+/// The elements of the array `v` (none when it is absent); `None` when it is not an array.
+fn list(v: &JsValue) -> Option<Vec<JsValue>> {
+    if absent(v) {
+        return Some(Vec::new());
     }
+    Some(v.dyn_ref::<js_sys::Array>()?.iter().collect())
 }
 
-fn flag(obj: &JsValue, parent: &str, name: &str, default: bool) -> Result<bool, FieldError> {
-    let v = field(obj, name);
-    if absent(&v) {
-        return Ok(default);
-    }
-    v.as_bool()
-        .ok_or_else(|| FieldError(path(parent, name) + ": must be true or false"))
+/// Reads fields and keeps the first problem rather than returning at it: a `?` at every field
+/// made the compiler write the clean-up of each partly read struct, 2 KB gzip of the wasm. Each
+/// read gives a default after a problem; the caller throws the result away if there was one.
+#[derive(Default)]
+struct Reader {
+    problem: Option<String>,
 }
 
-fn number(obj: &JsValue, parent: &str, name: &str) -> Result<Option<f64>, FieldError> {
-    let v = field(obj, name);
-    if absent(&v) {
-        return Ok(None);
+impl Reader {
+    fn fail(&mut self, at: impl FnOnce() -> String, why: &str) {
+        if self.problem.is_none() {
+            self.problem = Some(at() + why);
+        }
     }
-    v.as_f64()
-        .map(Some)
-        .ok_or_else(|| FieldError(path(parent, name) + ": must be a number"))
-}
 
-fn amount(obj: &JsValue, parent: &str, name: &str) -> Result<Option<Amount>, FieldError> {
-    let v = field(obj, name);
-    if absent(&v) {
-        return Ok(None);
+    fn done<T>(self, value: T) -> Result<T, FieldError> {
+        match self.problem {
+            Some(p) => Err(FieldError(p)),
+            None => Ok(value),
+        }
     }
-    if let Some(n) = v.as_f64() {
-        return Ok(Some(Amount::Fixed(n)));
-    }
-    let at = path(parent, name);
-    if let Some(f) = field(&v, "field").as_string() {
-        return Ok(Some(Amount::Field { field: f }));
-    }
-    match field(&v, "prop").as_string() {
-        Some(p) => Ok(Some(Amount::Prop { prop: p })),
-        None => Err(FieldError(at + ": must be a number, {field} or {prop}")),
-    }
-}
 
-fn event(v: &JsValue, at: &str) -> Result<EventDef, FieldError> {
-    let category = text(v, at, "category")?;
-    let scope = text_or(v, at, "scope", "org")?;
-    Ok(EventDef {
-        id: text(v, at, "id")?,
-        name: text_or(v, at, "name", "")?,
-        category: Category::parse(&category).ok_or_else(|| {
-            FieldError(path(at, "category") + ": must be lead, engagement, click or conversion")
-        })?,
-        scope: Scope::parse(&scope)
-            .ok_or_else(|| FieldError(path(at, "scope") + ": must be system, org or campaign"))?,
-        multi: flag(v, at, "multi", false)?,
-        revenue: amount(v, at, "revenue")?,
-        payout: amount(v, at, "payout")?,
-    })
+    fn text(&mut self, obj: &JsValue, parent: &str, name: &str) -> String {
+        field(obj, name).as_string().unwrap_or_else(|| {
+            self.fail(|| path(parent, name), ": must be a string");
+            String::new()
+        })
+    }
+
+    fn optional_text(&mut self, obj: &JsValue, parent: &str, name: &str) -> Option<String> {
+        let present = !absent(&field(obj, name));
+        present.then(|| self.text(obj, parent, name))
+    }
+
+    fn flag(&mut self, obj: &JsValue, parent: &str, name: &str, default: bool) -> bool {
+        let v = field(obj, name);
+        if absent(&v) {
+            return default;
+        }
+        v.as_bool().unwrap_or_else(|| {
+            self.fail(|| path(parent, name), ": must be true or false");
+            default
+        })
+    }
+
+    fn number(&mut self, obj: &JsValue, parent: &str, name: &str) -> Option<f64> {
+        let v = field(obj, name);
+        if absent(&v) {
+            return None;
+        }
+        let n = v.as_f64();
+        if n.is_none() {
+            self.fail(|| path(parent, name), ": must be a number");
+        }
+        n
+    }
+
+    fn amount(&mut self, obj: &JsValue, parent: &str, name: &str) -> Option<Amount> {
+        let v = field(obj, name);
+        if absent(&v) {
+            return None;
+        }
+        if let Some(n) = v.as_f64() {
+            return Some(Amount::Fixed(n));
+        }
+        if let Some(f) = field(&v, "field").as_string() {
+            return Some(Amount::Field { field: f });
+        }
+        if let Some(p) = field(&v, "prop").as_string() {
+            return Some(Amount::Prop { prop: p });
+        }
+        self.fail(
+            || path(parent, name),
+            ": must be a number, {field} or {prop}",
+        );
+        None
+    }
+
+    fn event(&mut self, v: &JsValue, at: &str) -> EventDef {
+        let category = self.text(v, at, "category");
+        let scope = self
+            .optional_text(v, at, "scope")
+            .unwrap_or_else(|| "org".into());
+        let id = self.text(v, at, "id");
+        let name = self.optional_text(v, at, "name").unwrap_or_default();
+        let category = Category::parse(&category).unwrap_or_else(|| {
+            self.fail(
+                || path(at, "category"),
+                ": must be lead, engagement, click or conversion",
+            );
+            Category::Lead
+        });
+        let scope = Scope::parse(&scope).unwrap_or_else(|| {
+            self.fail(|| path(at, "scope"), ": must be system, org or campaign");
+            Scope::Org
+        });
+        EventDef {
+            id,
+            name,
+            category,
+            scope,
+            multi: self.flag(v, at, "multi", false),
+            revenue: self.amount(v, at, "revenue"),
+            payout: self.amount(v, at, "payout"),
+        }
+    }
 }
 
 /// Reads the configuration; the error names the first bad field.
@@ -106,155 +159,142 @@ pub fn read(v: &JsValue) -> Result<Config, FieldError> {
     if !v.is_object() {
         return Err(FieldError("configuration: must be an object".into()));
     }
-    let system = field(v, "system");
-    let events = field(v, "events");
-    let events = if absent(&events) {
-        Vec::new()
-    } else {
-        let list = events
-            .dyn_ref::<js_sys::Array>()
-            .ok_or_else(|| FieldError("events: must be an array".into()))?;
-        let mut out = Vec::new();
-        for (i, e) in list.iter().enumerate() {
-            out.push(event(
-                &e,
-                &text::concat(&["events[", &decimal::string(i as u64), "]"]),
-            )?);
+    let mut r = Reader::default();
+    let events = match list(&field(v, "events")) {
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, e)| r.event(e, &indexed("events", i)))
+            .collect(),
+        None => {
+            r.fail(|| "events".into(), ": must be an array");
+            Vec::new()
         }
-        out
     };
-    let cookie_days = number(v, "", "cookie_days")?.unwrap_or(DEFAULT_COOKIE_DAYS as f64);
-    let cookie_domain = field(v, "cookie_domain");
-    Ok(Config {
-        campaign: text(v, "", "campaign")?,
-        collector: text(v, "", "collector")?,
-        cookie_days: cookie_days as u32,
-        cookie_domain: if absent(&cookie_domain) {
-            None
-        } else {
-            Some(text(v, "", "cookie_domain")?)
-        },
-        click_with_base: flag(v, "", "click_with_base", true)?,
-        system: SystemEvents {
-            base: text(&system, "system", "base")?,
-            click_sold: text(&system, "system", "click_sold")?,
-            form_sold: text(&system, "system", "form_sold")?,
-            call_sold: text(&system, "system", "call_sold")?,
-        },
+    let cookie_days = r
+        .number(v, "", "cookie_days")
+        .unwrap_or(DEFAULT_COOKIE_DAYS as f64) as u32;
+    let campaign = r.text(v, "", "campaign");
+    let collector = r.text(v, "", "collector");
+    let cookie_domain = r.optional_text(v, "", "cookie_domain");
+    let click_with_base = r.flag(v, "", "click_with_base", true);
+    let system = field(v, "system");
+    let system = SystemEvents {
+        base: r.text(&system, "system", "base"),
+        click_sold: r.text(&system, "system", "click_sold"),
+        form_sold: r.text(&system, "system", "form_sold"),
+        call_sold: r.text(&system, "system", "call_sold"),
+    };
+    r.done(Config {
+        campaign,
+        collector,
+        cookie_days,
+        cookie_domain,
+        click_with_base,
+        system,
         events,
     })
 }
 
-fn condition(v: &JsValue, at: &str) -> Result<Condition, FieldError> {
-    let test = text(v, at, "test")?;
-    let test = match test.as_str() {
-        "present" => Test::Present,
-        "equals" => Test::Equals,
-        "one_of" => Test::OneOf,
-        "matches" => Test::Matches,
-        "between" => Test::Between,
-        _ => return Err(FieldError(path(at, "test") + ": unknown test")),
-    };
-    let values = field(v, "values");
-    let values = match values.dyn_ref::<js_sys::Array>() {
-        Some(list) => list.iter().filter_map(|x| x.as_string()).collect(),
-        None => Vec::new(),
-    };
-    let value = field(v, "value");
-    Ok(Condition {
-        field: text(v, at, "field")?,
-        test,
-        value: if absent(&value) {
-            None
-        } else {
-            Some(text(v, at, "value")?)
-        },
-        values,
-        min: number(v, at, "min")?,
-        max: number(v, at, "max")?,
-    })
-}
-
-fn trigger(v: &JsValue, at: &str) -> Result<Trigger, FieldError> {
-    let on = text(v, at, "on")?;
-    let selector = || text(v, at, "selector");
-    let whole = |name| number(v, at, name).map(|n| n.unwrap_or(0.0) as u32);
-    Ok(match on.as_str() {
-        "page_load" => {
-            let url = field(v, "url");
-            Trigger::PageLoad {
-                url: if absent(&url) {
-                    None
-                } else {
-                    Some(text(v, at, "url")?)
-                },
+#[cfg(feature = "triggers")]
+impl Reader {
+    fn condition(&mut self, v: &JsValue, at: &str) -> Condition {
+        let test = match self.text(v, at, "test").as_str() {
+            "present" => Test::Present,
+            "equals" => Test::Equals,
+            "one_of" => Test::OneOf,
+            "matches" => Test::Matches,
+            "between" => Test::Between,
+            _ => {
+                self.fail(|| path(at, "test"), ": unknown test");
+                Test::Present
             }
+        };
+        let values = field(v, "values");
+        let values = match values.dyn_ref::<js_sys::Array>() {
+            Some(list) => list.iter().filter_map(|x| x.as_string()).collect(),
+            None => Vec::new(),
+        };
+        Condition {
+            field: self.text(v, at, "field"),
+            test,
+            value: self.optional_text(v, at, "value"),
+            values,
+            min: self.number(v, at, "min"),
+            max: self.number(v, at, "max"),
         }
-        "click" => Trigger::Click {
-            selector: selector()?,
-        },
-        "submit" => {
-            let list = field(v, "conditions");
-            let mut conditions = Vec::new();
-            if let Some(list) = list.dyn_ref::<js_sys::Array>() {
-                for (i, c) in list.iter().enumerate() {
-                    conditions.push(condition(
-                        &c,
-                        &text::concat(&[at, ".conditions[", &decimal::string(i as u64), "]"]),
-                    )?);
+    }
+
+    fn trigger(&mut self, v: &JsValue, at: &str) -> Trigger {
+        let on = self.text(v, at, "on");
+        let whole = |r: &mut Self, name| r.number(v, at, name).unwrap_or(0.0) as u32;
+        match on.as_str() {
+            "page_load" => Trigger::PageLoad {
+                url: self.optional_text(v, at, "url"),
+            },
+            "click" => Trigger::Click {
+                selector: self.text(v, at, "selector"),
+            },
+            "submit" => {
+                let conditions = list(&field(v, "conditions")).unwrap_or_default();
+                let conditions = conditions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| self.condition(c, &indexed(&path(at, "conditions"), i)))
+                    .collect();
+                Trigger::Submit {
+                    selector: self.text(v, at, "selector"),
+                    conditions,
                 }
             }
-            Trigger::Submit {
-                selector: selector()?,
-                conditions,
+            "field_completed" => Trigger::FieldCompleted {
+                selector: self.text(v, at, "selector"),
+            },
+            "scroll" => Trigger::Scroll {
+                percent: whole(self, "percent"),
+            },
+            "engaged" => Trigger::Engaged {
+                seconds: whole(self, "seconds"),
+            },
+            "seen" => Trigger::Seen {
+                selector: self.text(v, at, "selector"),
+            },
+            "route" => Trigger::Route {
+                url: self.text(v, at, "url"),
+            },
+            "api" => Trigger::Api,
+            _ => {
+                self.fail(|| path(at, "on"), ": unknown trigger");
+                Trigger::Api
             }
         }
-        "field_completed" => Trigger::FieldCompleted {
-            selector: selector()?,
-        },
-        "scroll" => Trigger::Scroll {
-            percent: whole("percent")?,
-        },
-        "engaged" => Trigger::Engaged {
-            seconds: whole("seconds")?,
-        },
-        "seen" => Trigger::Seen {
-            selector: selector()?,
-        },
-        "route" => Trigger::Route {
-            url: text(v, at, "url")?,
-        },
-        "api" => Trigger::Api,
-        _ => return Err(FieldError(path(at, "on") + ": unknown trigger")),
-    })
+    }
 }
 
 /// Reads the campaign's bindings. A bad binding is left out and named (the rest still run): an
 /// invalid part of a configuration never stops the valid parts.
+#[cfg(feature = "triggers")]
 pub fn read_bindings(v: &JsValue, cfg: &Config) -> (Vec<Binding>, Vec<FieldError>) {
     let mut bindings = Vec::new();
     let mut errors = Vec::new();
-    let list = field(v, "bindings");
-    let Some(list) = list.dyn_ref::<js_sys::Array>() else {
-        return (bindings, errors);
-    };
-    for (i, b) in list.iter().enumerate() {
-        let at = text::concat(&["bindings[", &decimal::string(i as u64), "]"]);
-        let read = text(&b, &at, "event").and_then(|event| {
-            let trigger = trigger(&field(&b, "trigger"), &path(&at, "trigger"))?;
-            if cfg.event(&event).is_none() {
-                return Err(FieldError(
-                    path(&at, "event") + ": not an event of this campaign",
-                ));
-            }
-            let mut problems = Vec::new();
-            trigger.validate(&path(&at, "trigger"), &mut problems);
-            match problems.into_iter().next() {
-                Some(p) => Err(FieldError(text::concat(&[p.path.as_str(), ": ", p.reason]))),
-                None => Ok(Binding { event, trigger }),
-            }
-        });
-        match read {
+    for (i, b) in list(&field(v, "bindings"))
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let at = indexed("bindings", i);
+        let mut r = Reader::default();
+        let event = r.text(b, &at, "event");
+        let trigger = r.trigger(&field(b, "trigger"), &path(&at, "trigger"));
+        if cfg.event(&event).is_none() {
+            r.fail(|| path(&at, "event"), ": not an event of this campaign");
+        }
+        let mut problems = Vec::new();
+        trigger.validate(&path(&at, "trigger"), &mut problems);
+        if let Some(p) = problems.first() {
+            r.fail(|| p.path.clone(), &text::concat(&[": ", p.reason]));
+        }
+        match r.done(Binding { event, trigger }) {
             Ok(b) => bindings.push(b),
             Err(e) => errors.push(e),
         }
