@@ -73,7 +73,7 @@ fn bindings(config: &JsValue, cfg: &crate::core::config::Config) -> Vec<Binding>
 /// The package without triggers (served to campaigns that bind none) runs no bindings.
 #[cfg(not(feature = "triggers"))]
 fn bindings(config: &JsValue, _: &crate::core::config::Config) -> Vec<Binding> {
-    let list = js_sys::Reflect::get(config, &"bindings".into()).unwrap_or_default();
+    let list = crate::web::globals::get(config, "bindings");
     if js_sys::Array::is_array(&list) && js_sys::Array::from(&list).length() > 0 {
         error(
             "bindings left out: this package has no triggers (the collector serves the full one to campaigns with bindings)",

@@ -10,7 +10,7 @@ passes=$(setting wasm_opt)
 profile=${1:---release}
 terser=node_modules/.bin/terser
 
-# package DIR [cargo features...]: wasm-pack, then wasm-opt, minified glue, short names.
+# package DIR [cargo features...]: wasm-pack, then wasm-opt, trimmed and minified glue, short names.
 package() {
   local dir=$1
   shift
@@ -19,6 +19,7 @@ package() {
     # shellcheck disable=SC2086
     node_modules/.bin/wasm-opt $passes "$dir/clickscript_bg.wasm" -o "$dir/clickscript_bg.wasm"
   fi
+  node tools/trim-glue.mjs "$dir"
   # wasm-bindgen's JS glue is readable, not small: minified it is 2 KB gzip lighter.
   "$terser" "$dir/clickscript.js" --module -c passes=2 -m -o "$dir/clickscript.js"
   if [ "$profile" = --release ]; then

@@ -68,7 +68,7 @@
     const wasm = fetch(base + cfg.pkg + '_bg.wasm');
     const glue = import(base + cfg.pkg + '.js');
     const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    glue.then((m) => m.default({ module_or_path: wasm }).then(() => {
+    glue.then((m) => m.default(wasm).then(() => {
       try { m.start(cfg, debug, tz) && replay(m); } catch (e) { log('start failed', e); }
     })).catch(fallback);
   };

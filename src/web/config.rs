@@ -18,9 +18,7 @@ use crate::core::trigger::{Binding, Condition, Test, Trigger};
 /// A field of the configuration that is missing or of the wrong type.
 pub struct FieldError(pub String);
 
-fn field(obj: &JsValue, name: &str) -> JsValue {
-    js_sys::Reflect::get(obj, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
+use super::globals::get as field;
 
 fn absent(v: &JsValue) -> bool {
     v.is_undefined() || v.is_null()

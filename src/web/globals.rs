@@ -123,6 +123,16 @@ extern "C" {
     #[wasm_bindgen(static_method_of = Console)]
     pub fn error(a: &str, b: &str, c: &JsValue);
 
+    /// `Reflect`.
+    #[wasm_bindgen(js_name = Reflect)]
+    pub type Reflect;
+    /// `Reflect.get(obj, key)`: throws when `obj` is not an object.
+    #[wasm_bindgen(catch, static_method_of = Reflect, js_name = get)]
+    fn reflect_get(obj: &JsValue, key: &str) -> Result<JsValue, JsValue>;
+    /// `Reflect.set(obj, key, value)`: throws when `obj` is not an object.
+    #[wasm_bindgen(catch, static_method_of = Reflect, js_name = set)]
+    fn reflect_set(obj: &JsValue, key: &str, value: &JsValue) -> Result<bool, JsValue>;
+
     /// `localStorage`.
     pub type Storage;
     /// `storage.getItem(key)`.
@@ -182,4 +192,15 @@ extern "C" {
     /// `element.getAttribute(name)`.
     #[wasm_bindgen(method, js_name = getAttribute)]
     pub fn get_attribute(this: &Element, name: &str) -> Option<String>;
+}
+
+/// `obj[key]`, or `undefined` when `obj` is not an object (js-sys's `Reflect::get` takes the key
+/// as a `JsValue`: one more call and one more value to drop at every use).
+pub fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::reflect_get(obj, key).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `obj[key] = value`; nothing when `obj` is not an object.
+pub fn set(obj: &JsValue, key: &str, value: &JsValue) {
+    let _ = Reflect::reflect_set(obj, key, value);
 }

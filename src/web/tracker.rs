@@ -18,6 +18,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::callbacks::{after, at_task_end, cancel};
 use super::console::{error, info};
+use super::globals::get;
 use super::{cookie, now, page, random16, storage::Store, transport};
 use crate::core::attribution::{parse_query, query_param};
 use crate::core::config::{Config, EventDef};
@@ -248,64 +249,56 @@ impl Tracker {
     /// Registers a click (`PT.click`): switches to a handed-over transaction, adds the click's
     /// attribution, and fires the Base Event and Base Click Sold if this lead lacks them.
     pub fn click(&mut self, opts: &JsValue, url: Option<String>, ts: Option<f64>) {
-        let get = |k: &str| {
-            js_sys::Reflect::get(opts, &k.into())
-                .ok()
-                .filter(|v| !v.is_undefined() && !v.is_null())
-        };
-        if let Some(txn) = get("transaction_id").and_then(|v| v.as_string()) {
-            if is_uuid(&txn) && txn != self.ident.txn {
-                self.ident = resume_identity(&self.cfg, &self.store, Some(txn));
-                self.save_identity();
-            } else if !is_uuid(&txn) {
-                error(
-                    "PT.click: transaction_id is not a UUID, ignored",
-                    &txn.into(),
-                );
+        // One walk over the options, in the page's order (each option is independent).
+        for (k, v) in entries(opts) {
+            if v.is_undefined() || v.is_null() {
+                continue;
             }
-        }
-        let mut add = |k: &str, v: JsValue| {
-            // JSON.stringify of a number: Rust's float formatting would add ~10 KB to the wasm.
-            let text = v.as_string().or_else(|| {
-                v.as_f64()
-                    .and_then(|_| js_sys::JSON::stringify(&v).ok())
-                    .and_then(|s| s.as_string())
-            });
-            if let Some(text) = text {
-                let k = truncate(k, MAX_KEY_LEN).to_owned();
-                if self.attribution.params.len() < MAX_FIELDS
-                    || self.attribution.params.contains_key(&k)
-                {
-                    self.attribution
-                        .params
-                        .insert(k, truncate(&text, MAX_TEXT_LEN).to_owned());
+            match k.as_str() {
+                "transaction_id" => {
+                    let txn = v.as_string().unwrap_or_default();
+                    if !is_uuid(&txn) {
+                        error("PT.click: transaction_id is not a UUID, ignored", &v);
+                    } else if txn != self.ident.txn {
+                        self.ident = resume_identity(&self.cfg, &self.store, Some(txn));
+                        self.save_identity();
+                    }
                 }
-            }
-        };
-        for k in ["pid", "source_id"] {
-            if let Some(v) = get(k) {
-                add(k, v);
-            }
-        }
-        if let Some(subids) = get("subids") {
-            if let Some(list) = subids.dyn_ref::<js_sys::Array>() {
-                for (i, v) in list.iter().enumerate() {
-                    add(&key(&["sub", &decimal::string(i as u64 + 1)]), v);
+                "pid" | "source_id" => self.add_param(&k, &v),
+                // `subids` as a list gives sub1, sub2, ...; as an object, its own names.
+                "subids" | "parameters" => {
+                    let list = k == "subids" && js_sys::Array::is_array(&v);
+                    for (name, value) in entries(&v) {
+                        if list {
+                            let n = decimal::parse(&name).unwrap_or(0) + 1;
+                            self.add_param(&key(&["sub", &decimal::string(n)]), &value);
+                        } else {
+                            self.add_param(&name, &value);
+                        }
+                    }
                 }
-            } else {
-                for (k, v) in entries(&subids) {
-                    add(&k, v);
-                }
-            }
-        }
-        if let Some(params) = get("parameters") {
-            for (k, v) in entries(&params) {
-                add(&k, v);
+                _ => {}
             }
         }
         let system = self.cfg.system.clone();
         self.fire(&system.base, &JsValue::UNDEFINED, url.clone(), ts);
         self.fire(&system.click_sold, &JsValue::UNDEFINED, url, ts);
+    }
+
+    /// Adds a click's parameter (a string or a number) to the lead's attribution.
+    fn add_param(&mut self, k: &str, v: &JsValue) {
+        // JSON.stringify of a number: Rust's float formatting would add ~10 KB to the wasm.
+        let text = v.as_string().or_else(|| {
+            v.as_f64()
+                .and_then(|_| js_sys::JSON::stringify(v).ok())
+                .and_then(|s| s.as_string())
+        });
+        let Some(text) = text else { return };
+        let k = truncate(k, MAX_KEY_LEN).to_owned();
+        let params = &mut self.attribution.params;
+        if params.len() < MAX_FIELDS || params.contains_key(&k) {
+            params.insert(k, truncate(&text, MAX_TEXT_LEN).to_owned());
+        }
     }
 
     /// Fires event `id` with `props` (`revenue` and free data). `url` and `ts` are those of a
@@ -321,11 +314,7 @@ impl Tracker {
             return false;
         };
         let (data, revenue) = read_props(props, &def);
-        let prop = |name: &str| {
-            js_sys::Reflect::get(props, &JsValue::from_str(name))
-                .ok()
-                .and_then(|v| v.as_f64())
-        };
+        let prop = |name: &str| get(props, name).as_f64();
         let payout = def.payout.as_ref().and_then(|a| a.resolve(prop, |_| None));
         self.record(def, data, revenue, payout, url, ts)
     }
@@ -707,13 +696,14 @@ fn merged(landing: &Attribution, url: &str) -> Attribution {
 }
 
 fn entries(obj: &JsValue) -> Vec<(String, JsValue)> {
-    let Some(obj) = obj.dyn_ref::<js_sys::Object>() else {
+    if !obj.is_object() {
         return Vec::new();
-    };
-    js_sys::Object::entries(obj)
+    }
+    js_sys::Object::entries(obj.unchecked_ref())
         .iter()
         .filter_map(|pair| {
-            let pair: js_sys::Array = pair.dyn_into().ok()?;
+            // Object.entries gives [key, value] arrays, keys as strings.
+            let pair: &js_sys::Array = pair.unchecked_ref();
             Some((pair.get(0).as_string()?, pair.get(1)))
         })
         .collect()
@@ -731,9 +721,6 @@ fn js_number(text: &str) -> f64 {
 /// that every kind of form control is handled by one path.
 #[cfg(feature = "triggers")]
 fn form_fields(form: &web_sys::Element) -> Fields<Scalar> {
-    let get = |o: &JsValue, k: &str| {
-        js_sys::Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
-    };
     let mut data = Fields::default();
     let elements = get(form, "elements");
     let n = get(&elements, "length").as_f64().unwrap_or(0.0) as u32;
@@ -772,11 +759,7 @@ fn form_fields(form: &web_sys::Element) -> Fields<Scalar> {
 /// Free data and revenue from a call's props: scalars only, within the collector's limits.
 fn read_props(props: &JsValue, def: &EventDef) -> (Fields<Scalar>, Option<f64>) {
     let mut data = Fields::default();
-    let prop = |name: &str| {
-        js_sys::Reflect::get(props, &JsValue::from_str(name))
-            .ok()
-            .and_then(|v| v.as_f64())
-    };
+    let prop = |name: &str| get(props, name).as_f64();
     let mut revenue = def.revenue.as_ref().and_then(|a| a.resolve(prop, |_| None));
     for (k, v) in entries(props) {
         if k == "revenue" {

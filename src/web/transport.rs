@@ -6,7 +6,7 @@ use crate::prelude::*;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::globals::{Navigator, Response, Window};
+use super::globals::{set, Navigator, Response, Window};
 
 /// The collector's answer: HTTP status (`None` for a network error) and `Retry-After`.
 pub struct Answer {
@@ -23,7 +23,7 @@ pub struct Answer {
 /// `fetch` declared by hand (`globals`) rather than gloo-net, and a callback rather than a
 /// future: both gloo-net and futures need std, and the browser build is `no_std` for size.
 pub fn post(url: &str, body: &str, keepalive: bool, done: impl FnOnce(Answer) + 'static) {
-    // A plain object rather than web-sys's RequestInit: one `Reflect.set` import for all fields.
+    // A plain object rather than web-sys's RequestInit: one import sets all its fields.
     let init = js_sys::Object::new();
     for (k, v) in [
         ("method", JsValue::from_str("POST")),
@@ -31,7 +31,7 @@ pub fn post(url: &str, body: &str, keepalive: bool, done: impl FnOnce(Answer) + 
         ("credentials", JsValue::from_str("omit")),
         ("keepalive", JsValue::from_bool(keepalive)),
     ] {
-        let _ = js_sys::Reflect::set(&init, &JsValue::from_str(k), &v);
+        set(&init, k, &v);
     }
     // One callback for both outcomes: a Response when the collector answered, an error when
     // the network failed (fetch's promise is never settled twice).

@@ -13,6 +13,7 @@ use wasm_bindgen::JsCast;
 
 use super::callbacks::{every, listen, On};
 use super::console::error;
+use super::globals::{get, set};
 use super::page;
 use super::tracker::{drain, with};
 use crate::core::event::{Fields, Scalar};
@@ -43,9 +44,7 @@ fn fire(event: &str, data: Fields<Scalar>) {
 }
 
 fn text(v: &JsValue, key: &str) -> Option<String> {
-    js_sys::Reflect::get(v, &JsValue::from_str(key))
-        .ok()?
-        .as_string()
+    get(v, key).as_string()
 }
 
 /// Fires each binding not fired yet on this page whose threshold `reached` covers.
@@ -160,9 +159,9 @@ fn completed_field(field: &web_sys::Element) -> Option<Fields<Scalar>> {
     if value.trim().is_empty() {
         return None;
     }
-    let valid = js_sys::Reflect::get(field, &"checkValidity".into())
+    let valid = get(field, "checkValidity")
+        .dyn_into::<js_sys::Function>()
         .ok()
-        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
         .and_then(|f| f.call0(field).ok())
         .is_none_or(|v| v.is_truthy());
     if !valid {
@@ -268,16 +267,13 @@ fn watch_routes(window: &web_sys::Window, routes: Rc<Vec<Binding>>) {
     let Ok(history) = window.history() else {
         return;
     };
-    let patched = JsValue::from_str("__ptRoutes");
-    if js_sys::Reflect::has(&history, &patched).unwrap_or(true) {
+    // Patched once per page, whichever copy of the clickscript comes first.
+    if get(&history, "__ptRoutes").is_truthy() {
         return;
     }
-    let _ = js_sys::Reflect::set(&history, &patched, &JsValue::TRUE);
+    set(&history, "__ptRoutes", &JsValue::TRUE);
     for name in ["pushState", "replaceState"] {
-        let Some(original) = js_sys::Reflect::get(&history, &name.into())
-            .ok()
-            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-        else {
+        let Ok(original) = get(&history, name).dyn_into::<js_sys::Function>() else {
             continue;
         };
         let target: JsValue = history.clone().into();
@@ -294,7 +290,7 @@ fn watch_routes(window: &web_sys::Window, routes: Rc<Vec<Binding>>) {
                 }
             },
         );
-        let _ = js_sys::Reflect::set(&history, &name.into(), wrapper.as_ref());
+        set(&history, name, wrapper.as_ref());
         wrapper.forget();
     }
     for kind in ["popstate", "hashchange"] {
