@@ -5,6 +5,7 @@
 //! the transaction ID is mirrored in a first-party cookie that bounds its life.
 
 use super::decimal;
+use super::text;
 use crate::prelude::*;
 
 use super::ids::is_uuid;
@@ -148,7 +149,7 @@ impl Identity {
 
     /// Reads a storage record; `None` for anything that is not a well-formed current record.
     pub fn decode(s: &str) -> Option<Identity> {
-        let mut it = s.split('|');
+        let mut it = text::split(s, b'|');
         if it.next()? != RECORD_VERSION {
             return None;
         }
@@ -158,9 +159,7 @@ impl Identity {
         let session = it.next().filter(|t| is_uuid(t))?.to_owned();
         let last_seen = decimal::parse(it.next()?)?;
         let seq = decimal::parse_u32(it.next()?)?;
-        let fired = it
-            .next()?
-            .split(',')
+        let fired = text::split(it.next()?, b',')
             .filter(|f| !f.is_empty())
             .map(str::to_owned)
             .collect();

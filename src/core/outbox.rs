@@ -10,6 +10,7 @@
 //! line format needs no JSON parser in the browser build.
 
 use super::decimal;
+use super::text;
 use crate::prelude::*;
 
 use super::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
@@ -95,7 +96,7 @@ pub fn outcome(status: Option<u16>, retry_after: Option<&str>) -> Outcome {
         Some(200..=299) => Outcome::Delivered,
         Some(408 | 429) | Some(500..=599) | None => Outcome::Retry {
             after_ms: retry_after
-                .and_then(|s| decimal::parse(s.trim()))
+                .and_then(|s| decimal::parse(s.trim_ascii()))
                 .map(|s| (s * 1000).min(RETRY_AFTER_MAX_MS)),
         },
         Some(400..=499) => Outcome::Refused,
@@ -262,15 +263,18 @@ impl Outbox {
     /// foreign value under our key must not stop the rest from being delivered).
     pub fn decode(s: &str) -> Outbox {
         let mut outbox = Outbox::default();
-        for line in s.lines() {
-            let mut it = line.splitn(5, '\t');
+        for line in text::split(s, b'\n') {
             let parsed = (|| {
+                let (uid, rest) = text::split_once(line, b'\t')?;
+                let (attempts, rest) = text::split_once(rest, b'\t')?;
+                let (next_at, rest) = text::split_once(rest, b'\t')?;
+                let (created, body) = text::split_once(rest, b'\t')?;
                 Some(Entry {
-                    uid: it.next().filter(|u| !u.is_empty())?.to_owned(),
-                    attempts: decimal::parse_u32(it.next()?)?,
-                    next_at: decimal::parse(it.next()?)?,
-                    created: decimal::parse(it.next()?)?,
-                    body: it.next().filter(|b| b.starts_with('{'))?.to_owned(),
+                    uid: Some(uid).filter(|u| !u.is_empty())?.to_owned(),
+                    attempts: decimal::parse_u32(attempts)?,
+                    next_at: decimal::parse(next_at)?,
+                    created: decimal::parse(created)?,
+                    body: Some(body).filter(|b| b.starts_with('{'))?.to_owned(),
                 })
             })();
             if let Some(e) = parsed {

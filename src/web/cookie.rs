@@ -9,10 +9,11 @@ use super::globals::{Document, Location};
 /// The value of cookie `name`; `None` when absent or when cookies are blocked.
 pub fn get(name: &str) -> Option<String> {
     let all = Document::cookie().ok()?;
-    all.split(';').find_map(|pair| {
-        let (k, v) = pair.trim_start().split_once('=')?;
+    let value = text::split(&all, b';').find_map(|pair| {
+        let (k, v) = text::split_once(pair.trim_ascii_start(), b'=')?;
         (k == name).then(|| v.to_owned())
-    })
+    });
+    value
 }
 
 /// Sets cookie `name` for `max_age_s` seconds (host-only unless `domain` is given). `SameSite=Lax`
@@ -48,7 +49,7 @@ pub fn set(name: &str, value: &str, max_age_s: u64, domain: Option<&str>) {
 pub fn registrable_domain() -> Option<String> {
     let host = Location::hostname();
     let is_ip = host.contains(':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    let labels: Vec<&str> = host.split('.').collect();
+    let labels: Vec<&str> = text::split(&host, b'.').collect();
     if is_ip || labels.len() < 2 {
         return None;
     }

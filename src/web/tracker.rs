@@ -326,7 +326,7 @@ impl Tracker {
         };
         // A form's field gives an amount as text: JavaScript's strict Number reads it.
         let field = |name: &str| match data.get(name) {
-            Some(Scalar::Text(t)) if !t.trim().is_empty() => Some(js_number(t)),
+            Some(Scalar::Text(t)) if !t.trim_ascii().is_empty() => Some(js_number(t)),
             Some(Scalar::Number(n)) => Some(*n),
             _ => None,
         };
@@ -686,8 +686,10 @@ fn resume_identity(cfg: &Config, store: &Store, url_txn: Option<String>) -> Iden
 
 /// Attribution of a queued call's page: its own query parameters over the landing ones.
 fn merged(landing: &Attribution, url: &str) -> Attribution {
-    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
-    let query = query.split('#').next().unwrap_or("");
+    let query = text::split_once(url, b'?').map(|(_, q)| q).unwrap_or("");
+    let query = text::split_once(query, b'#')
+        .map(|(q, _)| q)
+        .unwrap_or(query);
     let mut a = landing.clone();
     let own = parse_query(query);
     a.params.extend(own.params);
