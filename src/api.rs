@@ -74,7 +74,11 @@ fn bindings(config: &JsValue, cfg: &crate::core::config::Config) -> Vec<Binding>
 #[cfg(not(feature = "triggers"))]
 fn bindings(config: &JsValue, _: &crate::core::config::Config) -> Vec<Binding> {
     let list = crate::web::globals::get(config, "bindings");
-    if js_sys::Array::is_array(&list) && js_sys::Array::from(&list).length() > 0 {
+    if crate::web::globals::get(&list, "length")
+        .as_f64()
+        .unwrap_or(0.0)
+        > 0.0
+    {
         error(
             "bindings left out: this package has no triggers (the collector serves the full one to campaigns with bindings)",
             &list,
@@ -99,15 +103,15 @@ pub fn event(event_id: JsValue, props: JsValue, url: Option<String>, ts: Option<
 }
 
 /// `PT.click({pid, cid, subids, source_id, transaction_id, parameters})`: registers a click and
-/// resolves to the transaction ID.
+/// returns the transaction ID, which the loader's promise for the call resolves to.
 #[wasm_bindgen]
-pub fn click(opts: JsValue, url: Option<String>, ts: Option<f64>) -> js_sys::Promise {
+pub fn click(opts: JsValue, url: Option<String>, ts: Option<f64>) -> Option<String> {
     let txn = with(|t| {
         t.click(&opts, url, ts);
         t.transaction_id().to_owned()
     });
     tracker::drain();
-    js_sys::Promise::resolve(&txn.map(JsValue::from).unwrap_or(JsValue::NULL))
+    txn
 }
 
 /// `PT.flush()`: resolves `true` when the outbox is empty, `false` when an attempt failed.

@@ -123,6 +123,14 @@ extern "C" {
     #[wasm_bindgen(static_method_of = Console)]
     pub fn error(a: &str, b: &str, c: &JsValue);
 
+    /// `Number(text)`: JavaScript's strict conversion of text to a number.
+    #[wasm_bindgen(js_name = Number)]
+    pub fn number(text: &str) -> f64;
+    /// `JSON.stringify(value)`: a finite number's shortest round-trip text, as JavaScript
+    /// writes it (`undefined` for what JSON cannot hold).
+    #[wasm_bindgen(js_namespace = JSON, js_name = stringify)]
+    pub fn json(value: &JsValue) -> Option<String>;
+
     /// `Reflect`.
     #[wasm_bindgen(js_name = Reflect)]
     pub type Reflect;
@@ -159,10 +167,7 @@ extern "C" {
 
     /// A `Response`, read without a type check: `fetch` fulfils with nothing else.
     pub type Response;
-    /// `response.status`.
-    #[wasm_bindgen(method, getter)]
-    pub fn status(this: &Response) -> u16;
-    /// `response.headers.get(name)` is read through `Headers`.
+    /// `response.headers`.
     #[wasm_bindgen(method, getter)]
     pub fn headers(this: &Response) -> Headers;
     /// `Headers`.

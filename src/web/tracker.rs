@@ -288,11 +288,9 @@ impl Tracker {
     /// Adds a click's parameter (a string or a number) to the lead's attribution.
     fn add_param(&mut self, k: &str, v: &JsValue) {
         // JSON.stringify of a number: Rust's float formatting would add ~10 KB to the wasm.
-        let text = v.as_string().or_else(|| {
-            v.as_f64()
-                .and_then(|_| js_sys::JSON::stringify(v).ok())
-                .and_then(|s| s.as_string())
-        });
+        let text = v
+            .as_string()
+            .or_else(|| v.as_f64().and_then(|_| super::globals::json(v)));
         let Some(text) = text else { return };
         let k = truncate(k, MAX_KEY_LEN).to_owned();
         let params = &mut self.attribution.params;
@@ -714,8 +712,7 @@ fn entries(obj: &JsValue) -> Vec<(String, JsValue)> {
 /// JavaScript's strict conversion of text to a number (`"30abc"` is NaN, not 30); Rust's float
 /// parser would add ~20 KB to the wasm.
 fn js_number(text: &str) -> f64 {
-    #[allow(deprecated)]
-    js_sys::Number::new(&JsValue::from_str(text)).value_of()
+    super::globals::number(text)
 }
 
 /// A form's fields as event data: named, enabled fields with a value; never a password, nor a
@@ -798,8 +795,8 @@ fn read_props(props: &JsValue, def: &EventDef) -> (Fields<Scalar>, Option<f64>) 
 
 /// Writes a finite float as JavaScript does (`n.toString()` is its JSON).
 fn js_float(n: f64, out: &mut String) {
-    if let Ok(text) = js_sys::Number::from(n).to_string_with_radix(10) {
-        out.push_str(&String::from(text));
+    if let Some(text) = super::globals::json(&JsValue::from_f64(n)) {
+        out.push_str(&text);
     }
 }
 

@@ -6,7 +6,7 @@ use crate::prelude::*;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::globals::{set, Navigator, Response, Window};
+use super::globals::{get, set, Navigator, Response, Window};
 
 /// The collector's answer: HTTP status (`None` for a network error) and `Retry-After`.
 pub struct Answer {
@@ -36,17 +36,16 @@ pub fn post(url: &str, body: &str, keepalive: bool, done: impl FnOnce(Answer) + 
     // One callback for both outcomes: a Response when the collector answered, an error when
     // the network failed (fetch's promise is never settled twice).
     let settle = Closure::once_into_js(move |value: JsValue| {
-        done(if value.is_instance_of::<js_sys::Error>() {
-            Answer {
-                status: None,
-                retry_after: None,
-            }
-        } else {
-            let r: &Response = value.unchecked_ref();
-            Answer {
-                status: Some(r.status()),
-                retry_after: r.headers().get("retry-after"),
-            }
+        // A Response has a numeric status; fetch's TypeError has none.
+        let status = get(&value, "status").as_f64();
+        done(Answer {
+            status: status.map(|s| s as u16),
+            retry_after: status.and_then(|_| {
+                value
+                    .unchecked_ref::<Response>()
+                    .headers()
+                    .get("retry-after")
+            }),
         })
     });
     Window::fetch(url, &init).then(&settle, &settle);
