@@ -15,8 +15,11 @@ pub fn uuid_v4(random: [u8; 16]) -> String {
 
 /// A UUIDv7 for `unix_ms` with the given random bits.
 pub fn uuid_v7(unix_ms: u64, random: [u8; 16]) -> String {
-    // A fixed-size copy: `copy_from_slice` carries a formatted length-mismatch panic.
-    let tail: [u8; 10] = core::array::from_fn(|i| random[i]);
+    // Copied by zip: `copy_from_slice` and indexing carry formatted panics.
+    let mut tail = [0u8; 10];
+    for (t, r) in tail.iter_mut().zip(random) {
+        *t = r;
+    }
     hyphenated(Builder::from_unix_timestamp_millis(unix_ms, &tail).into_uuid())
 }
 

@@ -16,14 +16,16 @@ fn size(w: f64, h: f64) -> String {
     s
 }
 
-static TIME_ZONE: super::PageLocal<core::cell::RefCell<String>> =
-    super::PageLocal::new(core::cell::RefCell::new(String::new()));
+static TIME_ZONE: super::PageLocal<core::cell::OnceCell<String>> =
+    super::PageLocal::new(core::cell::OnceCell::new());
 
 /// Sets the page's IANA time zone, as the loader looked it up while the wasm downloaded
 /// (Chromium's first `Intl` call on a page takes some 20 ms, which would otherwise delay the
 /// first event, and each later one a millisecond).
 pub fn set_time_zone(tz: String) {
-    TIME_ZONE.with(|cell| *cell.borrow_mut() = tz);
+    TIME_ZONE.with(|cell| {
+        let _ = cell.set(tz);
+    });
 }
 
 /// The current page; `url` overrides the location (a call queued before load keeps the URL it
@@ -35,7 +37,7 @@ pub fn current(url: Option<String>) -> Page {
         referrer: text(Document::referrer(), MAX_URL_LEN),
         title: text(Document::title(), MAX_TEXT_LEN),
         language: text(Navigator::language().unwrap_or_default(), 35),
-        time_zone: TIME_ZONE.with(|tz| text(tz.borrow().clone(), 64)),
+        time_zone: TIME_ZONE.with(|tz| text(tz.get().cloned().unwrap_or_default(), 64)),
         screen: size(Screen::width(), Screen::height()),
         viewport: size(Window::inner_width(), Window::inner_height()),
     }

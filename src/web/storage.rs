@@ -5,7 +5,7 @@
 use crate::prelude::*;
 
 use crate::core::event::Fields;
-use core::cell::RefCell;
+use core::cell::Cell;
 
 use super::globals::{Storage, Window};
 
@@ -13,7 +13,7 @@ use super::globals::{Storage, Window};
 pub struct Store {
     local: Option<Storage>,
     /// Values whose last write to localStorage failed: these win over localStorage.
-    memory: RefCell<Fields<String>>,
+    memory: Cell<Fields<String>>,
 }
 
 impl Store {
@@ -29,7 +29,7 @@ impl Store {
     pub fn memory_only() -> Store {
         Store {
             local: None,
-            memory: RefCell::default(),
+            memory: Cell::default(),
         }
     }
 
@@ -38,10 +38,19 @@ impl Store {
         self.local.is_some()
     }
 
+    /// Runs `f` on the values kept in memory (a `Cell` taken and put back rather than a
+    /// `RefCell`: nothing here can be re-entered, and a `RefCell`'s borrow panics cost code).
+    fn in_memory<R>(&self, f: impl FnOnce(&mut Fields<String>) -> R) -> R {
+        let mut memory = self.memory.take();
+        let r = f(&mut memory);
+        self.memory.set(memory);
+        r
+    }
+
     /// Reads `key`.
     pub fn get(&self, key: &str) -> Option<String> {
-        if let Some(v) = self.memory.borrow().get(key) {
-            return Some(v.clone());
+        if let Some(v) = self.in_memory(|m| m.get(key).cloned()) {
+            return Some(v);
         }
         self.local.as_ref()?.get_item(key).ok().flatten()
     }
@@ -52,18 +61,19 @@ impl Store {
             .local
             .as_ref()
             .is_some_and(|s| s.set_item(key, value).is_ok());
-        let mut memory = self.memory.borrow_mut();
-        if stored {
-            memory.remove(key);
-        } else {
-            memory.insert(key.to_owned(), value.to_owned());
-        }
+        self.in_memory(|m| {
+            if stored {
+                m.remove(key);
+            } else {
+                m.insert(key.to_owned(), value.to_owned());
+            }
+        });
         stored
     }
 
     /// Removes `key`.
     pub fn remove(&self, key: &str) {
-        self.memory.borrow_mut().remove(key);
+        self.in_memory(|m| m.remove(key));
         if let Some(s) = &self.local {
             let _ = s.remove_item(key);
         }
@@ -71,14 +81,13 @@ impl Store {
 
     /// Every stored key that starts with `prefix`.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
-        let mut keys: Vec<String> = self
-            .memory
-            .borrow()
-            .iter()
-            .map(|(k, _)| k)
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect();
+        let mut keys: Vec<String> = self.in_memory(|m| {
+            m.iter()
+                .map(|(k, _)| k)
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect()
+        });
         if let Some(s) = &self.local {
             let n = s.length().unwrap_or(0);
             for i in 0..n {

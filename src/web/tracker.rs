@@ -115,7 +115,11 @@ impl Tracker {
         };
         tracker.save_identity();
         info("lead", &tracker.ident.txn.as_str().into());
-        TRACKER.with(|t| *t.borrow_mut() = Some(tracker));
+        TRACKER.with(|t| {
+            if let Ok(mut t) = t.try_borrow_mut() {
+                *t = Some(tracker);
+            }
+        });
         with(|t| {
             t.heartbeat();
             t.adopt_orphans();
