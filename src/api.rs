@@ -79,10 +79,7 @@ fn bindings(config: &JsValue, _: &crate::core::config::Config) -> Vec<Binding> {
         .unwrap_or(0.0)
         > 0.0
     {
-        error(
-            "bindings left out: this package has no triggers (the collector serves the full one to campaigns with bindings)",
-            &list,
-        );
+        error("bindings left out: this package has no triggers", &list);
     }
     Vec::new()
 }
@@ -118,8 +115,9 @@ pub fn click(opts: JsValue, url: Option<String>, ts: Option<f64>) -> Option<Stri
 #[wasm_bindgen]
 pub fn flush() -> js_sys::Promise {
     let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let resolve: crate::web::globals::Resolve = resolve.clone().unchecked_into();
         if with(|t| t.wait_for_flush(resolve.clone())).is_none() {
-            let _ = resolve.call1(&JsValue::NULL, &JsValue::FALSE);
+            resolve.call(&JsValue::NULL, false);
         }
     });
     tracker::drain();

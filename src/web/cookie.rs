@@ -48,18 +48,26 @@ pub fn set(name: &str, value: &str, max_age_s: u64, domain: Option<&str>) {
 /// such as `localhost`, or when cookies are blocked.
 pub fn registrable_domain() -> Option<String> {
     let host = Location::hostname();
-    let is_ip = host.contains(':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    let labels: Vec<&str> = text::split(&host, b'.').collect();
-    if is_ip || labels.len() < 2 {
+    let is_ip =
+        host.bytes().any(|b| b == b':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if is_ip || !host.bytes().any(|b| b == b'.') {
         return None;
     }
     const PROBE: &str = "pt_domain_probe";
-    for n in 2..=labels.len() {
-        let candidate = text::join(labels.get(labels.len() - n..).unwrap_or_default(), ".");
-        set(PROBE, "1", 10, Some(&candidate));
+    // The parent domains, shortest first (what follows each dot but the last), then the host.
+    let parents = host
+        .bytes()
+        .enumerate()
+        .rev()
+        .filter(|&(_, b)| b == b'.')
+        .skip(1)
+        .map(|(i, _)| i + 1);
+    for start in parents.chain([0]) {
+        let candidate = host.get(start..)?;
+        set(PROBE, "1", 10, Some(candidate));
         if get(PROBE).as_deref() == Some("1") {
-            set(PROBE, "", 0, Some(&candidate));
-            return Some(candidate);
+            set(PROBE, "", 0, Some(candidate));
+            return Some(candidate.to_owned());
         }
     }
     None

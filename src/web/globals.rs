@@ -88,10 +88,10 @@ extern "C" {
     pub type Navigator;
     /// `navigator.language`.
     #[wasm_bindgen(static_method_of = Navigator, getter)]
-    pub fn language() -> Option<String>;
-    /// `navigator.webdriver`: set by automated browsers.
+    pub fn language() -> String;
+    /// `navigator.webdriver`: true in automated browsers (`undefined`, read as false, in old ones).
     #[wasm_bindgen(static_method_of = Navigator, getter)]
-    pub fn webdriver() -> JsValue;
+    pub fn webdriver() -> bool;
     /// `navigator.sendBeacon(url, body)`: throws for some URLs and bodies, `false` over quota.
     #[wasm_bindgen(catch, static_method_of = Navigator, js_name = sendBeacon)]
     pub fn send_beacon(url: &str, body: &str) -> Result<bool, JsValue>;
@@ -130,6 +130,13 @@ extern "C" {
     /// writes it (`undefined` for what JSON cannot hold).
     #[wasm_bindgen(js_namespace = JSON, js_name = stringify)]
     pub fn json(value: &JsValue) -> Option<String>;
+
+    /// A promise's `resolve` function.
+    #[derive(Clone)]
+    pub type Resolve;
+    /// `resolve.call(context, value)`: never throws.
+    #[wasm_bindgen(method, js_name = call)]
+    pub fn call(this: &Resolve, context: &JsValue, value: bool);
 
     /// `Reflect`.
     #[wasm_bindgen(js_name = Reflect)]

@@ -36,7 +36,7 @@ pub fn current(url: Option<String>) -> Page {
         url: text(url.unwrap_or_else(Location::href), MAX_URL_LEN),
         referrer: text(Document::referrer(), MAX_URL_LEN),
         title: text(Document::title(), MAX_TEXT_LEN),
-        language: text(Navigator::language().unwrap_or_default(), 35),
+        language: text(Navigator::language(), 35),
         time_zone: TIME_ZONE.with(|tz| text(tz.get().cloned().unwrap_or_default(), 64)),
         screen: size(Screen::width(), Screen::height()),
         viewport: size(Window::inner_width(), Window::inner_height()),
@@ -55,5 +55,5 @@ pub fn query() -> String {
 
 /// Whether the browser says it is automated.
 pub fn webdriver() -> bool {
-    Navigator::webdriver().is_truthy()
+    Navigator::webdriver()
 }

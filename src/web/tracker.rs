@@ -18,7 +18,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::callbacks::{after, at_task_end, cancel};
 use super::console::{error, info};
-use super::globals::get;
+use super::globals::{get, Resolve};
 use super::{cookie, now, page, random16, storage::Store, transport};
 use crate::core::attribution::{parse_query, query_param};
 use crate::core::config::{Config, EventDef};
@@ -69,7 +69,7 @@ pub struct Tracker {
     /// dropped network or a collector answering 503 is not tried once per batch in a row.
     paused_until: u64,
     /// `PT.flush()` promises waiting for the outbox to drain.
-    waiters: Vec<js_sys::Function>,
+    waiters: Vec<Resolve>,
     /// The page has gone (pagehide): its heartbeat stays `0` so the next page adopts its outbox.
     gone: bool,
     /// A write of the identity and the outbox is queued for the end of the task.
@@ -517,13 +517,13 @@ impl Tracker {
     }
 
     /// Adds a `PT.flush()` waiter.
-    pub fn wait_for_flush(&mut self, resolve: js_sys::Function) {
+    pub fn wait_for_flush(&mut self, resolve: Resolve) {
         self.waiters.push(resolve);
     }
 
     fn settle_waiters(&mut self, delivered: bool) {
         for w in self.waiters.drain(..) {
-            let _ = w.call1(&JsValue::NULL, &JsValue::from_bool(delivered));
+            w.call(&JsValue::NULL, delivered);
         }
     }
 

@@ -1,6 +1,7 @@
 // What a page downloads before its first event (loader + JS glue + wasm), measured on the
-// built packages. wasm-pack.toml holds the budget (the issue's target) and the ceiling (the
-// size reached so far, which no change may exceed). Prints raw, gzip and brotli sizes.
+// built packages. wasm-pack.toml holds the budget (the issue's 30 KB) and, for the package with
+// triggers, which is not within it yet, a ceiling (the size reached so far, which no change may
+// exceed). Prints raw, gzip and brotli sizes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -30,9 +31,9 @@ const measure = (file) => {
 // to campaigns binding none. Each is measured with the loader in front of it.
 for (const [name, dir, ceilingSetting] of [
   ['with triggers', '', 'size_ceiling_gzip'],
-  ['without triggers (campaigns binding none)', 'lite/', 'size_ceiling_lite_gzip'],
+  ['without triggers (campaigns binding none)', 'lite/', 'size_budget_gzip'],
 ]) {
-  test(`what a page downloads before its first event, ${name}, stays within its ceiling; the loader within 1 KB`, () => {
+  test(`what a page downloads before its first event, ${name}, stays within ${ceilingSetting}; the loader within 1 KB`, () => {
     const parts = ['loader.js', `${dir}clickscript.js`, `${dir}clickscript_bg.wasm`].map(measure);
     const total = parts.reduce((t, p) => ({ raw: t.raw + p.raw, gzip: t.gzip + p.gzip, brotli: t.brotli + p.brotli }), { raw: 0, gzip: 0, brotli: 0 });
     const budget = Number(setting('size_budget_gzip'));
