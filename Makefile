@@ -35,5 +35,5 @@ lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown --lib --no-default-features --features panic-handler -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib --features triggers -- -D warnings
 	cargo clippy --target wasm32-unknown-unknown --tests --no-default-features --features triggers -- -D warnings

@@ -5,9 +5,6 @@ use crate::prelude::*;
 
 use wasm_bindgen::prelude::*;
 
-use crate::core::trigger::Binding;
-#[cfg(feature = "triggers")]
-use crate::core::trigger::Trigger;
 use crate::web::callbacks::{listen, On};
 use crate::web::console::{error, set_debug};
 use crate::web::globals::{Document, Element};
@@ -48,40 +45,27 @@ pub fn start(config: JsValue, debug: bool, time_zone: JsValue) -> bool {
             return false;
         }
     };
-    let bindings = bindings(&config, &cfg);
-    Tracker::start(cfg, bindings);
+    // The collector serves `base_on_load: false` (and `click_with_base: false`) when one of the
+    // campaign's bindings fires the Base Event (or Base Click Sold) on another trigger.
+    let base_on_load = crate::web::globals::get(&config, "base_on_load")
+        .as_bool()
+        .unwrap_or(true);
+    Tracker::start(cfg, base_on_load);
     install_page_listeners();
     with(|t| t.fire_page_load());
-    #[cfg(feature = "triggers")]
-    if let Some(bindings) = with(|t| t.bindings()) {
-        crate::web::triggers::install(bindings);
-    }
     tracker::drain();
     true
 }
 
-/// The campaign's bindings this browser can run; the bad ones are named in debug mode.
-#[cfg(feature = "triggers")]
-fn bindings(config: &JsValue, cfg: &crate::core::config::Config) -> Vec<Binding> {
-    let (bindings, problems) = crate::web::config::read_bindings(config, cfg);
-    for p in &problems {
-        error("binding left out", &p.0.as_str().into());
+/// The triggers extension fires a bound event with the data its trigger provides (an object of
+/// strings). Returns whether the event was accepted for delivery.
+#[wasm_bindgen]
+pub fn fire(event_id: String, data: JsValue) -> bool {
+    let fired = with(|t| t.fire_with(&event_id, tracker::trigger_data(&data))).unwrap_or(false);
+    if fired {
+        tracker::drain();
     }
-    usable_in_this_browser(bindings)
-}
-
-/// The package without triggers (served to campaigns that bind none) runs no bindings.
-#[cfg(not(feature = "triggers"))]
-fn bindings(config: &JsValue, _: &crate::core::config::Config) -> Vec<Binding> {
-    let list = crate::web::globals::get(config, "bindings");
-    if crate::web::globals::get(&list, "length")
-        .as_f64()
-        .unwrap_or(0.0)
-        > 0.0
-    {
-        error("bindings left out: this package has no triggers", &list);
-    }
-    Vec::new()
+    fired
 }
 
 /// `PT.event(eventId, props?)`: fires a configured event. `url` and `ts` carry the context of a
@@ -102,13 +86,13 @@ pub fn event(event_id: JsValue, props: JsValue, url: Option<String>, ts: Option<
 /// `PT.click({pid, cid, subids, source_id, transaction_id, parameters})`: registers a click and
 /// returns the transaction ID, which the loader's promise for the call resolves to.
 #[wasm_bindgen]
-pub fn click(opts: JsValue, url: Option<String>, ts: Option<f64>) -> Option<String> {
+pub fn click(opts: JsValue, url: Option<String>, ts: Option<f64>) -> JsValue {
     let txn = with(|t| {
         t.click(&opts, url, ts);
-        t.transaction_id().to_owned()
+        JsValue::from_str(t.transaction_id())
     });
     tracker::drain();
-    txn
+    txn.unwrap_or(JsValue::NULL)
 }
 
 /// `PT.flush()`: resolves `true` when the outbox is empty, `false` when an attempt failed.
@@ -126,37 +110,9 @@ pub fn flush() -> js_sys::Promise {
 
 /// `PT.transactionId()`.
 #[wasm_bindgen(js_name = transactionId)]
-pub fn transaction_id() -> Option<String> {
-    with(|t| t.transaction_id().to_owned())
-}
-
-/// Keeps the bindings whose selectors this browser accepts; names the others in debug mode.
-#[cfg(feature = "triggers")]
-fn usable_in_this_browser(bindings: Vec<Binding>) -> Vec<Binding> {
-    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
-        return bindings;
-    };
-    bindings
-        .into_iter()
-        .filter(|b| {
-            let selector = match &b.trigger {
-                Trigger::Click { selector }
-                | Trigger::Submit { selector, .. }
-                | Trigger::FieldCompleted { selector }
-                | Trigger::Seen { selector } => selector,
-                _ => return true,
-            };
-            // querySelector throws a SyntaxError for a selector the browser cannot parse.
-            let ok = document.query_selector(selector).is_ok();
-            if !ok {
-                error(
-                    "binding left out: the browser refuses its selector",
-                    &selector.as_str().into(),
-                );
-            }
-            ok
-        })
-        .collect()
+pub fn transaction_id() -> JsValue {
+    // A JS string (or null) rather than `Option<String>`: no copy through wasm memory.
+    with(|t| JsValue::from_str(t.transaction_id())).unwrap_or(JsValue::NULL)
 }
 
 /// Page-lifetime listeners: they live as long as the page, so they are `forget()`-ed.
@@ -192,13 +148,6 @@ fn install_page_listeners() {
             if let Some(id) = tagged.and_then(|el| el.get_attribute("data-pt-event")) {
                 event(id.into(), JsValue::UNDEFINED, None, None);
             }
-            #[cfg(feature = "triggers")]
-            if kind == "click" {
-                with(|t| t.on_click(target.unchecked_ref()));
-            } else {
-                with(|t| t.on_submit(target.unchecked_ref()));
-            }
-            tracker::drain();
         });
     }
     // pageshow after the back/forward cache: the page is alive again.

@@ -3,6 +3,7 @@
 //!
 //! `core` is plain Rust, shared with the collector and tested natively; `web` holds the thin
 //! browser adapters and `api` the `#[wasm_bindgen]` surface (`PT.*`), both built for wasm32 only.
+//! `extension` is the surface of the triggers extension, built from the same crate.
 //!
 //! The browser build is `no_std` (`alloc` only), with a panic handler that aborts: std's panic
 //! machinery formats every panic message, which kept some 5 KB gzip of formatting code in the
@@ -22,8 +23,12 @@ mod prelude {
     pub use alloc::vec::Vec;
 }
 
-#[cfg(target_arch = "wasm32")]
+// Two wasm builds of this crate: the clickscript (`pkg/`), and with the `triggers` feature the
+// triggers extension (`pkg/triggers/`), each with its own `#[wasm_bindgen]` surface.
+#[cfg(all(target_arch = "wasm32", not(feature = "triggers")))]
 mod api;
+#[cfg(all(target_arch = "wasm32", feature = "triggers"))]
+mod extension;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

@@ -40,7 +40,7 @@ try {
   const context = await env.visitor();
   const page = await context.newPage();
   await page.goto(`${env.publisher}/bench50.html`);
-  await ready(page);
+  await ready(page, { triggers: true });
   const withTag = await measure(page, runs);
   const bare = await context.newPage();
   await bare.goto(`${env.publisher}/plain.html`);

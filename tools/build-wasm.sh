@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the clickscript's wasm packages with the settings in wasm-pack.toml: the full package in
-# out_dir, and the one without triggers in out_dir/lite (for campaigns that bind none).
+# Builds the clickscript's wasm packages with the settings in wasm-pack.toml: the clickscript in
+# out_dir, and the triggers extension in out_dir/triggers (for campaigns that bind triggers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 setting() { sed -n "s/^$1 *= *\"\{0,1\}\([^\"]*\)\"\{0,1\} *$/\1/p" wasm-pack.toml; }
@@ -28,7 +28,7 @@ package() {
   fi
 }
 package "$out_dir"
-package "$out_dir/lite" --no-default-features --features panic-handler
+package "$out_dir/triggers" --features triggers
 
 # The loader and the fallback, minified; the loader's configuration placeholder is kept (and
 # reduce_vars/evaluate are off so that terser cannot fold the placeholder's null into the code).
@@ -37,4 +37,4 @@ package "$out_dir/lite" --no-default-features --features panic-handler
 cp www/clickscript.d.ts "$out_dir/pt.d.ts"  # the types of window.PT ship with the package
 grep -qF '/*PT_CONFIG*/null' "$out_dir/loader.js" || { echo "loader.js lost its configuration placeholder" >&2; exit 1; }
 node tools/precompress.mjs "$out_dir"  # the collector serves these .gz/.br as they are
-ls -l "$out_dir"/loader.js "$out_dir"/clickscript.js "$out_dir"/clickscript_bg.wasm "$out_dir"/lite/clickscript.js "$out_dir"/lite/clickscript_bg.wasm "$out_dir"/fallback.js | awk '{print $5, $9}'
+ls -l "$out_dir"/loader.js "$out_dir"/clickscript.js "$out_dir"/clickscript_bg.wasm "$out_dir"/triggers/clickscript.js "$out_dir"/triggers/clickscript_bg.wasm "$out_dir"/fallback.js | awk '{print $5, $9}'

@@ -32,6 +32,8 @@ export interface Clickscript {
   transactionId(): string | null;
   /** Resolves true once the outbox is empty, false when a delivery attempt failed. */
   flush(): Promise<boolean>;
+  /** True once the campaign's triggers (its bindings) are installed; absent before, and for campaigns without bindings. */
+  readonly triggers?: boolean;
 }
 
 declare global {

@@ -20,7 +20,8 @@
   // Calls before load are queued with the page URL and time of the call.
   const queue = (name) => (...args) => {
     const c = [name, args, location.href, Date.now()];
-    const p = name == 'click' || name == 'flush' ? new Promise((r) => { c[4] = r; }) : undefined;
+    // PT.click and PT.flush return promises (PT.event does not).
+    const p = name != 'event' ? new Promise((r) => { c[4] = r; }) : undefined;
     q.push(c);
     return p;
   };
@@ -51,26 +52,30 @@
     };
     PT.transactionId = () => { try { return api.transactionId(); } catch (e) { return null; } };
     while (q.length) call(q.shift());
-    q.push = (c) => call(c);
+    q.push = call;
   };
   const fallback = (e) => {
-    log('no WebAssembly: fallback', e);
+    log('no wasm', e);
     const s = d.createElement('script');
     s.src = base + '/fallback.js';
     s.onload = () => { try { replay(w.__ptFallback(cfg, debug)); } catch (e2) { log('fallback failed', e2); } };
-    d.head.appendChild(s);
+    d.head.append(s);
+  };
+  // A package (`_bg.wasm` and its `.js` glue): the wasm downloads while the glue is imported.
+  const load = (pkg, then) => {
+    const wasm = fetch(base + pkg + '_bg.wasm');
+    return import(base + pkg + '.js').then((m) => m.default(wasm).then(() => then(m)));
   };
   const start = (config) => {
     cfg = config;
-    // The wasm downloads while the glue is imported, not after; meanwhile the time zone is
-    // looked up (Chromium's first Intl call takes some 20 ms).
-    // cfg.pkg: the package with triggers, or the lighter one for a campaign that binds none.
-    const wasm = fetch(base + cfg.pkg + '_bg.wasm');
-    const glue = import(base + cfg.pkg + '.js');
+    // Looked up while the wasm downloads (Chromium's first Intl call takes some 20 ms).
     const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    glue.then((m) => m.default(wasm).then(() => {
-      try { m.start(cfg, debug, tz) && replay(m); } catch (e) { log('start failed', e); }
-    })).catch(fallback);
+    // cfg.pkg: the clickscript; cfg.ext: the campaign's triggers, once the first event is out.
+    load(cfg.pkg, (m) => {
+      try {
+        m.start(cfg, debug, tz) && (replay(m), cfg.ext && load(cfg.ext, (t) => t.start(cfg, debug, m.fire)).catch(log));
+      } catch (e) { log('start failed', e); }
+    }).catch(fallback);
   };
   if (cfg) start(cfg);
   else fetch(base + '/v1/campaigns/' + cid + '/config')

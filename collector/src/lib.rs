@@ -27,12 +27,12 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use catalog::Catalog;
 use store::{Inserted, Store};
 
-/// The wasm package with triggers, under the collector's URL, as the loader completes it
+/// The clickscript's wasm package, under the collector's URL, as the loader completes it
 /// (`_bg.wasm`, `.js`).
-pub const FULL_PACKAGE: &str = "/pkg/clickscript";
-/// The wasm package without triggers (built with `--no-default-features`), for campaigns that
-/// bind none.
-pub const LITE_PACKAGE: &str = "/pkg/lite/clickscript";
+pub const PACKAGE: &str = "/pkg/clickscript";
+/// The triggers extension (built with the `triggers` feature), which the loader starts after the
+/// clickscript for campaigns that bind triggers.
+pub const TRIGGERS_PACKAGE: &str = "/pkg/triggers/clickscript";
 
 /// Where the loader's inlined configuration goes in `pkg/loader.js` (built from `www/clickscript.js`).
 pub const CONFIG_PLACEHOLDER: &str = "/*PT_CONFIG*/null";
@@ -95,16 +95,24 @@ impl App {
         let campaign = self.campaign(id)?;
         let mut config = campaign.config;
         config.collector = self.public_url(headers);
+        // A system event a binding fires does not fire on page load: said here so that the
+        // clickscript need not read the bindings (the triggers extension runs them).
+        let bound = |id: &str| campaign.bindings.iter().any(|b| b.event == id);
+        let base_on_load = !bound(&config.system.base);
+        if bound(&config.system.click_sold) {
+            config.click_with_base = false;
+        }
         let mut value = serde_json::to_value(config).ok()?;
         if let Value::Object(m) = &mut value {
-            // Where the loader finds the wasm package: campaigns that bind no triggers get the one
-            // without them (9 KB gzip less; see Cargo.toml's `triggers` feature).
-            let pkg = if campaign.bindings.is_empty() {
-                LITE_PACKAGE
-            } else {
-                FULL_PACKAGE
-            };
-            m.insert("pkg".into(), Value::from(pkg));
+            // Where the loader finds the clickscript, and for a campaign that binds triggers the
+            // extension it starts after the first event (see Cargo.toml's `triggers` feature).
+            m.insert("pkg".into(), Value::from(PACKAGE));
+            if !campaign.bindings.is_empty() {
+                m.insert("ext".into(), Value::from(TRIGGERS_PACKAGE));
+            }
+            if !base_on_load {
+                m.insert("base_on_load".into(), Value::Bool(false));
+            }
             m.insert(
                 "bindings".into(),
                 serde_json::to_value(campaign.bindings).ok()?,

@@ -225,3 +225,40 @@ async fn invalid_changes_are_refused_naming_the_field_and_the_reason() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn a_system_event_bound_to_a_trigger_is_served_as_not_fired_on_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let served = |app: Router| async move {
+        let req = Request::get("/v1/campaigns/c1/config")
+            .body(Body::empty())
+            .unwrap();
+        send(&app, req).await.1
+    };
+    let v = served(app.clone()).await;
+    assert_eq!(v["click_with_base"], true);
+    assert!(
+        v.get("base_on_load").is_none(),
+        "the Base Event fires on load"
+    );
+    let bind = admin(
+        "PUT",
+        "/admin/campaigns/c1/bindings",
+        json!([
+            {"event":"click_sold","trigger":{"on":"click","selector":"a.offer"}},
+            {"event":"base","trigger":{"on":"seen","selector":"#form"}}
+        ]),
+    );
+    assert_eq!(send(&app, bind).await.0, StatusCode::OK);
+    let v = served(app.clone()).await;
+    assert_eq!(
+        v["click_with_base"], false,
+        "Base Click Sold waits for its click"
+    );
+    assert_eq!(
+        v["base_on_load"], false,
+        "the Base Event waits for its trigger"
+    );
+    assert_eq!(v["ext"], "/pkg/triggers/clickscript");
+}

@@ -341,7 +341,11 @@ async fn serves_the_loader_and_configuration() {
     assert_eq!(v["system"]["base"], "base");
     assert_eq!(
         v["pkg"], "/pkg/clickscript",
-        "a campaign with bindings: the full package"
+        "every campaign: the clickscript"
+    );
+    assert_eq!(
+        v["ext"], "/pkg/triggers/clickscript",
+        "a campaign with bindings: the triggers extension"
     );
     assert!(v["events"]
         .as_array()
@@ -356,10 +360,8 @@ async fn serves_the_loader_and_configuration() {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(
-        v["pkg"], "/pkg/lite/clickscript",
-        "no bindings: the package without triggers"
-    );
+    assert_eq!(v["pkg"], "/pkg/clickscript");
+    assert!(v.get("ext").is_none(), "no bindings: no triggers extension");
     assert!(!v["events"]
         .as_array()
         .unwrap()

@@ -11,7 +11,6 @@ use crate::core::decimal;
 use crate::core::text;
 use crate::prelude::*;
 
-use alloc::rc::Rc;
 use core::cell::RefCell;
 
 use wasm_bindgen::{JsCast, JsValue};
@@ -27,9 +26,6 @@ use crate::core::identity::{Identity, Sources};
 use crate::core::ids::{is_uuid, uuid_v4, uuid_v7};
 use crate::core::limits::{truncate, MAX_FIELDS, MAX_KEEPALIVE_BYTES, MAX_KEY_LEN, MAX_TEXT_LEN};
 use crate::core::outbox::{outcome, retry_delay, DropReason, Entry, Outbox, Outcome};
-use crate::core::trigger::Binding;
-#[cfg(feature = "triggers")]
-use crate::core::trigger::{url_matches, Trigger};
 use crate::core::wire::{batch_body, event_json, EVENTS_PATH};
 
 /// An orphaned outbox whose page has not written its heartbeat for this long is adopted.
@@ -76,8 +72,8 @@ pub struct Tracker {
     save_queued: bool,
     /// When the last beacon went, so that the hidden + pagehide pair of one unload beacons once.
     last_beacon: u64,
-    /// The campaign's triggers that this browser accepted.
-    bindings: Rc<Vec<Binding>>,
+    /// Whether the Base Event fires on page load (not when a binding fires it).
+    base_on_load: bool,
     /// The transaction cookie's domain (`auto` resolved); host-only when `None`.
     cookie_domain: Option<String>,
 }
@@ -88,7 +84,7 @@ fn key(parts: &[&str]) -> String {
 
 impl Tracker {
     /// Resumes the lead and installs the tracker for this page.
-    pub fn start(cfg: Config, bindings: Vec<Binding>) {
+    pub fn start(cfg: Config, base_on_load: bool) {
         let store = Store::open();
         let query = page::query();
         let ident = resume_identity(&cfg, &store, query_param(&query, "transaction_id"));
@@ -104,7 +100,7 @@ impl Tracker {
             gone: false,
             save_queued: false,
             last_beacon: 0,
-            bindings: Rc::new(bindings),
+            base_on_load,
             cookie_domain: match cfg.cookie_domain.as_deref() {
                 Some("auto") => cookie::registrable_domain(),
                 other => other.map(str::to_owned),
@@ -124,11 +120,6 @@ impl Tracker {
             t.heartbeat();
             t.adopt_orphans();
         });
-    }
-
-    /// The campaign's bindings this browser accepted (shared with the watchers, not copied).
-    pub fn bindings(&self) -> Rc<Vec<Binding>> {
-        self.bindings.clone()
     }
 
     /// The transaction ID.
@@ -415,104 +406,16 @@ impl Tracker {
         true
     }
 
-    /// Page-load triggers: the Base Event (and Base Click Sold when the campaign says so) unless
-    /// the campaign binds them to other triggers, and every `page_load` binding whose URL pattern
-    /// matches this page.
+    /// The Base Event (and Base Click Sold when the campaign says so) on page load, unless a
+    /// binding fires them on another trigger (the collector says so in the configuration it
+    /// serves; the triggers extension fires the bindings).
     pub fn fire_page_load(&mut self) {
         let system = self.cfg.system.clone();
-        let rebound = |id: &str, b: &[Binding]| b.iter().any(|b| b.event == id);
-        if !rebound(&system.base, &self.bindings) {
+        if self.base_on_load {
             self.fire_with(&system.base, Fields::default());
         }
-        if self.cfg.click_with_base && !rebound(&system.click_sold, &self.bindings) {
+        if self.cfg.click_with_base {
             self.fire_with(&system.click_sold, Fields::default());
-        }
-        #[cfg(feature = "triggers")]
-        self.fire_page_load_bindings();
-    }
-
-    #[cfg(feature = "triggers")]
-    fn fire_page_load_bindings(&mut self) {
-        let href = page::href();
-        let due: Vec<String> = self
-            .bindings
-            .iter()
-            .filter(|b| match &b.trigger {
-                Trigger::PageLoad { url } => url.as_deref().is_none_or(|u| url_matches(u, &href)),
-                _ => false,
-            })
-            .map(|b| b.event.clone())
-            .collect();
-        for id in due {
-            self.fire_with(&id, Fields::default());
-        }
-    }
-
-    /// A click on `target`: every `click` binding whose selector matches it or an ancestor.
-    #[cfg(feature = "triggers")]
-    pub fn on_click(&mut self, target: &web_sys::Element) {
-        let hits: Vec<(String, web_sys::Element)> = self
-            .bindings
-            .iter()
-            .filter_map(|b| match &b.trigger {
-                Trigger::Click { selector } => target
-                    .closest(selector)
-                    .ok()
-                    .flatten()
-                    .map(|el| (b.event.clone(), el)),
-                _ => None,
-            })
-            .collect();
-        for (id, el) in hits {
-            let mut data = Fields::default();
-            for attr in ["id", "href"] {
-                if let Some(v) = el.get_attribute(attr) {
-                    data.insert(
-                        attr.to_owned(),
-                        Scalar::Text(truncate(&v, MAX_TEXT_LEN).to_owned()),
-                    );
-                }
-            }
-            self.fire_with(&id, data);
-        }
-    }
-
-    /// A form submitted: every `submit` binding whose selector matches the form and whose
-    /// conditions all hold fires, with the form's fields as data.
-    #[cfg(feature = "triggers")]
-    pub fn on_submit(&mut self, form: &web_sys::Element) {
-        let mut fields: Option<Fields<Scalar>> = None;
-        let mut due = Vec::new();
-        for b in self.bindings.iter() {
-            let Trigger::Submit {
-                selector,
-                conditions,
-            } = &b.trigger
-            else {
-                continue;
-            };
-            if !form.matches(selector).unwrap_or(false) {
-                continue;
-            }
-            let values = fields.get_or_insert_with(|| form_fields(form));
-            let text = |name: &str| match values.get(name) {
-                Some(Scalar::Text(t)) => Some(t.as_str()),
-                _ => None,
-            };
-            if conditions
-                .iter()
-                .all(|c| c.holds_with(text(&c.field), |s| Some(js_number(s))))
-            {
-                due.push(b.event.clone());
-            } else {
-                info(
-                    "form conditions not met, not sent",
-                    &b.event.as_str().into(),
-                );
-            }
-        }
-        for id in due {
-            self.fire_with(&id, fields.clone().unwrap_or_default());
         }
     }
 
@@ -719,41 +622,14 @@ fn js_number(text: &str) -> f64 {
     super::globals::number(text)
 }
 
-/// A form's fields as event data: named, enabled fields with a value; never a password, nor a
-/// field marked `data-pt-ignore`; unchecked boxes and buttons left out. Read over `Reflect` so
-/// that every kind of form control is handled by one path.
-#[cfg(feature = "triggers")]
-fn form_fields(form: &web_sys::Element) -> Fields<Scalar> {
+/// A trigger's data as the triggers extension hands it over: an object of strings, already held
+/// to the collector's limits (the extension is the only caller: the loader keeps the
+/// clickscript's exports from the page).
+pub fn trigger_data(obj: &JsValue) -> Fields<Scalar> {
     let mut data = Fields::default();
-    let elements = get(form, "elements");
-    let n = get(&elements, "length").as_f64().unwrap_or(0.0) as u32;
-    for i in 0..n {
-        if data.len() >= MAX_FIELDS {
-            break;
-        }
-        let el = js_sys::Reflect::get_u32(&elements, i).unwrap_or(JsValue::UNDEFINED);
-        let name = get(&el, "name").as_string().unwrap_or_default();
-        let kind = get(&el, "type").as_string().unwrap_or_default();
-        let ignored = el
-            .dyn_ref::<web_sys::Element>()
-            .is_none_or(|e| e.has_attribute("data-pt-ignore"));
-        let unchecked =
-            matches!(kind.as_str(), "checkbox" | "radio") && !get(&el, "checked").is_truthy();
-        let skipped = matches!(
-            kind.as_str(),
-            "password" | "submit" | "button" | "reset" | "file" | "image"
-        );
-        if name.is_empty()
-            || name.len() > MAX_KEY_LEN
-            || ignored
-            || unchecked
-            || skipped
-            || data.contains_key(&name)
-        {
-            continue;
-        }
-        if let Some(v) = get(&el, "value").as_string() {
-            data.insert(name, Scalar::Text(truncate(&v, MAX_TEXT_LEN).to_owned()));
+    for (k, v) in entries(obj) {
+        if let Some(text) = v.as_string() {
+            data.insert(k, Scalar::Text(text));
         }
     }
     data

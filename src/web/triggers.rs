@@ -1,7 +1,9 @@
-//! The triggers that watch the page over time: scroll depth, engaged time, elements seen, fields
-//! completed and single-page-app routes. Each kind is installed only when the campaign binds
-//! it, with one listener (or observer, or timer) for all its bindings; page-load, click and
-//! submit bindings are evaluated by the tracker's delegated listeners.
+//! The campaign's triggers, in the triggers extension (`pkg/triggers`): page loads, clicks and
+//! form submits, and what watches the page over time (scroll depth, engaged time, elements seen,
+//! fields completed, single-page-app routes). Each kind is installed only when the campaign binds
+//! it, with one listener (or observer, or timer) for all its bindings. A binding that fires hands
+//! its event and data to the clickscript's `fire` (the clickscript is another wasm module, with
+//! the lead, the outbox and delivery).
 
 use crate::prelude::*;
 
@@ -13,11 +15,11 @@ use wasm_bindgen::JsCast;
 
 use super::callbacks::{every, listen, On};
 use super::console::error;
+use super::console::info;
 use super::globals::{get, set};
 use super::page;
-use super::tracker::{drain, with};
 use crate::core::event::{Fields, Scalar};
-use crate::core::limits::{truncate, MAX_TEXT_LEN};
+use crate::core::limits::{truncate, MAX_FIELDS, MAX_KEY_LEN, MAX_TEXT_LEN};
 use crate::core::trigger::{url_matches, Binding, Trigger};
 
 /// What the page has reached so far.
@@ -37,10 +39,24 @@ static PROGRESS: super::PageLocal<RefCell<Progress>> =
         route: String::new(),
     }));
 
+/// The clickscript's `fire(eventId, data)`.
+static CLICKSCRIPT: super::PageLocal<core::cell::OnceCell<js_sys::Function>> =
+    super::PageLocal::new(core::cell::OnceCell::new());
+
+/// Hands a firing to the clickscript, the data as an object of strings.
 fn fire(event: &str, data: Fields<Scalar>) {
-    if with(|t| t.fire_with(event, data)).unwrap_or(false) {
-        drain();
+    let object = js_sys::Object::new();
+    for (k, v) in data.iter() {
+        if let Scalar::Text(t) = v {
+            set(&object, k, &JsValue::from_str(t));
+        }
     }
+    CLICKSCRIPT.with(|f| {
+        if let Some(f) = f.get() {
+            // The clickscript's exports do not throw; a trap in it is its own to report.
+            let _ = f.call2(&JsValue::NULL, &JsValue::from_str(event), &object);
+        }
+    });
 }
 
 fn text(v: &JsValue, key: &str) -> Option<String> {
@@ -65,15 +81,40 @@ fn fire_thresholds(bindings: &[Binding], reached: impl Fn(&Trigger) -> bool) {
     }
 }
 
-/// Installs what the campaign's bindings need; page-lifetime, so listeners are `forget()`-ed.
-pub fn install(bindings: Rc<Vec<Binding>>) {
+/// Installs what the campaign's bindings need and fires the page-load ones; `fire` is the
+/// clickscript's. Page-lifetime, so listeners are `forget()`-ed. Returns whether it installed
+/// them (not for a second time).
+pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) -> bool {
+    if CLICKSCRIPT.with(|f| f.set(fire_in_clickscript)).is_err() {
+        return false;
+    }
+    let bindings = Rc::new(bindings);
     let Some(window) = web_sys::window() else {
-        return;
+        return false;
     };
     let Some(document) = window.document() else {
-        return;
+        return false;
     };
     let has = |f: fn(&Trigger) -> bool| bindings.iter().any(|b| f(&b.trigger));
+
+    fire_page_load(&bindings);
+    // Clicks and submits: one capture-phase listener each on the document for all bindings.
+    if has(|t| matches!(t, Trigger::Click { .. })) {
+        let list = bindings.clone();
+        listen(On::Document, "click", true, move |e| {
+            if let Ok(target) = e.target().dyn_into::<web_sys::Element>() {
+                on_click(&list, &target);
+            }
+        });
+    }
+    if has(|t| matches!(t, Trigger::Submit { .. })) {
+        let list = bindings.clone();
+        listen(On::Document, "submit", true, move |e| {
+            if let Ok(form) = e.target().dyn_into::<web_sys::Element>() {
+                on_submit(&list, &form);
+            }
+        });
+    }
 
     if has(|t| matches!(t, Trigger::Scroll { .. })) {
         let list = bindings.clone();
@@ -150,6 +191,143 @@ pub fn install(bindings: Rc<Vec<Binding>>) {
     if has(|t| matches!(t, Trigger::Route { .. })) {
         watch_routes(&window, bindings);
     }
+    true
+}
+
+/// Every `page_load` binding whose URL pattern matches this page.
+fn fire_page_load(bindings: &[Binding]) {
+    let href = page::href();
+    for b in bindings {
+        if let Trigger::PageLoad { url } = &b.trigger {
+            if url.as_deref().is_none_or(|u| url_matches(u, &href)) {
+                fire(&b.event, Fields::default());
+            }
+        }
+    }
+}
+
+/// A click on `target`: every `click` binding whose selector matches it or an ancestor, with
+/// the element's `id` and `href` as data.
+fn on_click(bindings: &[Binding], target: &web_sys::Element) {
+    for b in bindings {
+        let Trigger::Click { selector } = &b.trigger else {
+            continue;
+        };
+        let Some(el) = target.closest(selector).ok().flatten() else {
+            continue;
+        };
+        let mut data = Fields::default();
+        for attr in ["id", "href"] {
+            if let Some(v) = el.get_attribute(attr) {
+                data.insert(
+                    attr.to_owned(),
+                    Scalar::Text(truncate(&v, MAX_TEXT_LEN).to_owned()),
+                );
+            }
+        }
+        fire(&b.event, data);
+    }
+}
+
+/// A form submitted: every `submit` binding whose selector matches the form and whose
+/// conditions all hold fires, with the form's fields as data.
+fn on_submit(bindings: &[Binding], form: &web_sys::Element) {
+    let mut fields: Option<Fields<Scalar>> = None;
+    for b in bindings {
+        let Trigger::Submit {
+            selector,
+            conditions,
+        } = &b.trigger
+        else {
+            continue;
+        };
+        if !form.matches(selector).unwrap_or(false) {
+            continue;
+        }
+        let values = fields.get_or_insert_with(|| form_fields(form));
+        let text = |name: &str| match values.get(name) {
+            Some(Scalar::Text(t)) => Some(t.as_str()),
+            _ => None,
+        };
+        if conditions
+            .iter()
+            .all(|c| c.holds_with(text(&c.field), |s| Some(super::globals::number(s))))
+        {
+            fire(&b.event, values.clone());
+        } else {
+            info(
+                "form conditions not met, not sent",
+                &b.event.as_str().into(),
+            );
+        }
+    }
+}
+
+/// A form's fields as event data: named, enabled fields with a value; never a password, nor a
+/// field marked `data-pt-ignore`; unchecked boxes and buttons left out. Read over `Reflect` so
+/// that every kind of form control is handled by one path.
+fn form_fields(form: &web_sys::Element) -> Fields<Scalar> {
+    let mut data = Fields::default();
+    let elements = get(form, "elements");
+    let n = get(&elements, "length").as_f64().unwrap_or(0.0) as u32;
+    for i in 0..n {
+        if data.len() >= MAX_FIELDS {
+            break;
+        }
+        let el = js_sys::Reflect::get_u32(&elements, i).unwrap_or(JsValue::UNDEFINED);
+        let name = get(&el, "name").as_string().unwrap_or_default();
+        let kind = get(&el, "type").as_string().unwrap_or_default();
+        let ignored = el
+            .dyn_ref::<web_sys::Element>()
+            .is_none_or(|e| e.has_attribute("data-pt-ignore"));
+        let unchecked =
+            matches!(kind.as_str(), "checkbox" | "radio") && !get(&el, "checked").is_truthy();
+        let skipped = matches!(
+            kind.as_str(),
+            "password" | "submit" | "button" | "reset" | "file" | "image"
+        );
+        if name.is_empty()
+            || name.len() > MAX_KEY_LEN
+            || ignored
+            || unchecked
+            || skipped
+            || data.contains_key(&name)
+        {
+            continue;
+        }
+        if let Some(v) = get(&el, "value").as_string() {
+            data.insert(name, Scalar::Text(truncate(&v, MAX_TEXT_LEN).to_owned()));
+        }
+    }
+    data
+}
+
+/// Keeps the bindings whose selectors this browser accepts; names the others in debug mode.
+pub fn usable_in_this_browser(bindings: Vec<Binding>) -> Vec<Binding> {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return bindings;
+    };
+    bindings
+        .into_iter()
+        .filter(|b| {
+            let selector = match &b.trigger {
+                Trigger::Click { selector }
+                | Trigger::Submit { selector, .. }
+                | Trigger::FieldCompleted { selector }
+                | Trigger::Seen { selector } => selector,
+                _ => return true,
+            };
+            // querySelector throws a SyntaxError for a selector the browser cannot parse.
+            let ok = document.query_selector(selector).is_ok();
+            if !ok {
+                error(
+                    "binding left out: the browser refuses its selector",
+                    &selector.as_str().into(),
+                );
+            }
+            ok
+        })
+        .collect()
 }
 
 /// A field left with a valid, non-empty value: its name, and its value unless it is a password
@@ -203,7 +381,10 @@ fn watch_seen(document: &web_sys::Document, seen: Rc<Vec<Binding>>) {
                     if el.matches(selector).unwrap_or(false) {
                         let mut data = Fields::default();
                         if let Some(id) = el.get_attribute("id") {
-                            data.insert("id".to_owned(), Scalar::Text(id));
+                            data.insert(
+                                "id".to_owned(),
+                                Scalar::Text(truncate(&id, MAX_TEXT_LEN).to_owned()),
+                            );
                         }
                         fire(&b.event, data);
                     }

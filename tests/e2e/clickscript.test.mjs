@@ -35,7 +35,7 @@ test('a landing URL gives one Base Event and one Base Click Sold with every para
   assert.match(base.page.url, /utm_source=google/);
   assert.match(base.page.viewport, /^\d+x\d+$/);
   assert.equal(base.page.time_zone, 'America/Denver');
-  assert.deepEqual(await wasmFiles(page), ['/pkg/lite/clickscript_bg.wasm'], 'a campaign binding no triggers gets the package without them');
+  assert.deepEqual(await wasmFiles(page), ['/pkg/clickscript_bg.wasm'], 'a campaign binding no triggers loads no triggers extension');
   assert.equal(events.find((e) => e.event_id === 'click_sold').category, 'click');
   assert.deepEqual(await errors(page), []);
   await context.close();

@@ -122,9 +122,11 @@ export async function start(configText = readFileSync(join(root, 'tests/e2e/conf
   };
 }
 
-/** Waits until the clickscript on `page` has started and returns the transaction ID. */
-export async function ready(page) {
+/** Waits until the clickscript on `page` has started (and with `triggers`, the campaign's triggers
+ * extension too) and returns the transaction ID. */
+export async function ready(page, { triggers = false } = {}) {
   await page.waitForFunction(() => window.PT && window.PT.q && window.PT.q.push !== Array.prototype.push, null, { timeout: 10000 });
+  if (triggers) await page.waitForFunction(() => window.PT.triggers === true, null, { timeout: 10000 });
   return page.evaluate(() => PT.transactionId());
 }
 

@@ -14,7 +14,7 @@ async function open(context, query = '') {
   const logs = [];
   page.on('console', (m) => { if (m.text().includes('[clickscript]')) logs.push(m.text()); });
   await page.goto(`${env.publisher}/triggers.html${query}`);
-  return { page, logs, txn: await ready(page) };
+  return { page, logs, txn: await ready(page, { triggers: true }) };
 }
 
 async function settle(page, txn) {
@@ -29,7 +29,7 @@ test('a rebound Base Click Sold fires on its offer click, not on load, and once'
   let events = await settle(page, txn);
   assert.equal(count(events, 'base'), 1, 'the Base Event keeps its page-load trigger');
   assert.equal(count(events, 'click_sold'), 0, 'rebound: not on load');
-  assert.deepEqual(await wasmFiles(page), ['/pkg/clickscript_bg.wasm'], 'a campaign with bindings gets the package with triggers');
+  assert.deepEqual(await wasmFiles(page), ['/pkg/clickscript_bg.wasm', '/pkg/triggers/clickscript_bg.wasm'], 'a campaign with bindings loads the triggers extension after the clickscript');
   await page.click('#offer-text');
   await page.click('a.offer');
   events = await settle(page, txn);
@@ -155,7 +155,7 @@ test('a single-page app with a real router: the route event fires once per navig
   const context = await env.visitor();
   const page = await context.newPage();
   await page.goto(`${env.publisher}/spa.html`);
-  const txn = await ready(page);
+  const txn = await ready(page, { triggers: true });
   await page.click('#to-quote');
   await page.waitForFunction(() => document.getElementById('view').textContent === 'quote form');
   let events = await settle(page, txn);
