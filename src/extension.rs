@@ -8,7 +8,7 @@
 use wasm_bindgen::prelude::*;
 
 use crate::web::console::{error, set_debug};
-use crate::web::globals::{get, set};
+use crate::web::globals::{set, Window};
 
 /// Starts the campaign's triggers with its configuration (the one the clickscript started with)
 /// and the clickscript's `fire(eventId, data)`. Returns whether they started; the bindings the
@@ -30,7 +30,7 @@ pub fn start(config: JsValue, debug: bool, fire: js_sys::Function) -> bool {
     let bindings = crate::web::triggers::usable_in_this_browser(bindings);
     let started = crate::web::triggers::install(fire, bindings);
     if started {
-        set(&get(&js_sys::global(), "PT"), "triggers", &JsValue::TRUE);
+        set(&Window::pt(), "triggers", &JsValue::TRUE);
     }
     started
 }

@@ -26,6 +26,15 @@ extern "C" {
     /// `window.localStorage`: throws where the page may not use storage, `null` in some.
     #[wasm_bindgen(catch, static_method_of = Window, getter, js_name = localStorage)]
     pub fn local_storage() -> Result<Option<Storage>, JsValue>;
+    /// `window.scrollY`.
+    #[wasm_bindgen(static_method_of = Window, getter, js_name = scrollY)]
+    pub fn scroll_y() -> f64;
+    /// `window.history`.
+    #[wasm_bindgen(static_method_of = Window, getter)]
+    pub fn history() -> JsValue;
+    /// `window.PT`.
+    #[wasm_bindgen(static_method_of = Window, getter, js_name = PT)]
+    pub fn pt() -> JsValue;
     /// `window.fetch(url, init)`.
     #[wasm_bindgen(static_method_of = Window)]
     pub fn fetch(url: &str, init: &JsValue) -> Pending;
@@ -73,6 +82,15 @@ extern "C" {
     /// `document.visibilityState`.
     #[wasm_bindgen(static_method_of = Document, getter, js_name = visibilityState)]
     pub fn visibility_state() -> String;
+    /// `document.documentElement.scrollHeight`, through `documentElement`.
+    #[wasm_bindgen(static_method_of = Document, getter, js_name = documentElement)]
+    pub fn root() -> JsValue;
+    /// `document.querySelectorAll(selector)`: throws for a selector the browser cannot parse.
+    #[wasm_bindgen(catch, static_method_of = Document, js_name = querySelectorAll)]
+    pub fn query_selector_all(selector: &str) -> Result<web_sys::NodeList, JsValue>;
+    /// `document.hasFocus()`.
+    #[wasm_bindgen(static_method_of = Document, js_name = hasFocus)]
+    pub fn has_focus() -> bool;
     /// `document.cookie`: throws in a sandboxed frame.
     #[wasm_bindgen(catch, static_method_of = Document, getter)]
     pub fn cookie() -> Result<String, JsValue>;

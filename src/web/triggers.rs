@@ -16,7 +16,7 @@ use wasm_bindgen::JsCast;
 use super::callbacks::{every, listen, On};
 use super::console::error;
 use super::console::info;
-use super::globals::{get, set};
+use super::globals::{get, set, Document, Window};
 use super::page;
 use crate::core::event::{Fields, Scalar};
 use crate::core::limits::{truncate, MAX_FIELDS, MAX_KEY_LEN, MAX_TEXT_LEN};
@@ -59,14 +59,19 @@ fn fire(event: &str, data: Fields<Scalar>) {
     });
 }
 
+/// Runs `f` on the page's progress (`None` if it is in use: it never is, the page has one thread
+/// and `f` calls out to nothing; `try_borrow_mut` keeps the borrow panic's formatting out).
+fn progress<R>(f: impl FnOnce(&mut Progress) -> R) -> Option<R> {
+    PROGRESS.with(|p| p.try_borrow_mut().ok().map(|mut p| f(&mut p)))
+}
+
 fn text(v: &JsValue, key: &str) -> Option<String> {
     get(v, key).as_string()
 }
 
 /// Fires each binding not fired yet on this page whose threshold `reached` covers.
 fn fire_thresholds(bindings: &[Binding], reached: impl Fn(&Trigger) -> bool) {
-    let due: Vec<String> = PROGRESS.with(|p| {
-        let mut p = p.borrow_mut();
+    let due: Vec<String> = progress(|p| {
         let mut due = Vec::new();
         for (i, b) in bindings.iter().enumerate() {
             if !p.done.contains(&i) && reached(&b.trigger) {
@@ -75,7 +80,8 @@ fn fire_thresholds(bindings: &[Binding], reached: impl Fn(&Trigger) -> bool) {
             }
         }
         due
-    });
+    })
+    .unwrap_or_default();
     for event in due {
         fire(&event, Fields::default());
     }
@@ -89,12 +95,6 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
         return false;
     }
     let bindings = Rc::new(bindings);
-    let Some(window) = web_sys::window() else {
-        return false;
-    };
-    let Some(document) = window.document() else {
-        return false;
-    };
     let has = |f: fn(&Trigger) -> bool| bindings.iter().any(|b| f(&b.trigger));
 
     fire_page_load(&bindings);
@@ -119,16 +119,11 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
     if has(|t| matches!(t, Trigger::Scroll { .. })) {
         let list = bindings.clone();
         let check = move || {
-            let Some(w) = web_sys::window() else { return };
-            let Some(root) = w.document().and_then(|d| d.document_element()) else {
-                return;
-            };
-            let seen = w.scroll_y().unwrap_or(0.0)
-                + w.inner_height()
-                    .ok()
-                    .and_then(|v| v.as_f64())
-                    .unwrap_or(0.0);
-            let total = root.scroll_height().max(1) as f64;
+            let seen = Window::scroll_y() + Window::inner_height();
+            let total = get(&Document::root(), "scrollHeight")
+                .as_f64()
+                .unwrap_or(0.0)
+                .max(1.0);
             let percent = (seen / total * 100.0) as u32;
             fire_thresholds(
                 &list,
@@ -145,19 +140,14 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
         let list = bindings.clone();
         // One tick a second; only time the page is visible and focused counts.
         every(1_000, move || {
-            let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
-                return;
-            };
-            if doc.visibility_state() != web_sys::VisibilityState::Visible
-                || !doc.has_focus().unwrap_or(false)
-            {
+            if Document::visibility_state() != "visible" || !Document::has_focus() {
                 return;
             }
-            let seconds = PROGRESS.with(|p| {
-                let mut p = p.borrow_mut();
+            let seconds = progress(|p| {
                 p.engaged_ms += 1_000;
                 p.engaged_ms / 1_000
-            }) as u32;
+            })
+            .unwrap_or(0) as u32;
             fire_thresholds(
                 &list,
                 |t| matches!(t, Trigger::Engaged { seconds: s } if *s <= seconds),
@@ -166,7 +156,7 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
     }
 
     if has(|t| matches!(t, Trigger::Seen { .. })) {
-        watch_seen(&document, bindings.clone());
+        watch_seen(bindings.clone());
     }
 
     if has(|t| matches!(t, Trigger::FieldCompleted { .. })) {
@@ -189,7 +179,7 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
     }
 
     if has(|t| matches!(t, Trigger::Route { .. })) {
-        watch_routes(&window, bindings);
+        watch_routes(bindings);
     }
     true
 }
@@ -304,9 +294,6 @@ fn form_fields(form: &web_sys::Element) -> Fields<Scalar> {
 
 /// Keeps the bindings whose selectors this browser accepts; names the others in debug mode.
 pub fn usable_in_this_browser(bindings: Vec<Binding>) -> Vec<Binding> {
-    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
-        return bindings;
-    };
     bindings
         .into_iter()
         .filter(|b| {
@@ -317,8 +304,8 @@ pub fn usable_in_this_browser(bindings: Vec<Binding>) -> Vec<Binding> {
                 | Trigger::Seen { selector } => selector,
                 _ => return true,
             };
-            // querySelector throws a SyntaxError for a selector the browser cannot parse.
-            let ok = document.query_selector(selector).is_ok();
+            // querySelectorAll throws a SyntaxError for a selector the browser cannot parse.
+            let ok = Document::query_selector_all(selector).is_ok();
             if !ok {
                 error(
                     "binding left out: the browser refuses its selector",
@@ -363,7 +350,7 @@ fn completed_field(field: &web_sys::Element) -> Option<Fields<Scalar>> {
 }
 
 /// Element-seen bindings: one IntersectionObserver at half visibility; each element counts once.
-fn watch_seen(document: &web_sys::Document, seen: Rc<Vec<Binding>>) {
+fn watch_seen(seen: Rc<Vec<Binding>>) {
     let list = seen.clone();
     let callback = Closure::<dyn FnMut(js_sys::Array, web_sys::IntersectionObserver)>::new(
         move |entries: js_sys::Array, observer: web_sys::IntersectionObserver| {
@@ -409,7 +396,7 @@ fn watch_seen(document: &web_sys::Document, seen: Rc<Vec<Binding>>) {
         let Trigger::Seen { selector } = &b.trigger else {
             continue;
         };
-        if let Ok(found) = document.query_selector_all(selector) {
+        if let Ok(found) = Document::query_selector_all(selector) {
             for i in 0..found.length() {
                 if let Some(el) = found
                     .item(i)
@@ -424,16 +411,16 @@ fn watch_seen(document: &web_sys::Document, seen: Rc<Vec<Binding>>) {
 
 /// Route bindings: history.pushState and replaceState are wrapped (once per page), popstate and
 /// hashchange listened to; every change of URL that matches a binding's pattern fires it.
-fn watch_routes(window: &web_sys::Window, routes: Rc<Vec<Binding>>) {
-    PROGRESS.with(|p| p.borrow_mut().route = page::href());
+fn watch_routes(routes: Rc<Vec<Binding>>) {
+    progress(|p| p.route = page::href());
     let on_change = Rc::new(move || {
         let href = page::href();
-        let changed = PROGRESS.with(|p| {
-            let mut p = p.borrow_mut();
+        let changed = progress(|p| {
             let changed = p.route != href;
             p.route = href.clone();
             changed
-        });
+        })
+        .unwrap_or(false);
         if !changed {
             return;
         }
@@ -445,9 +432,10 @@ fn watch_routes(window: &web_sys::Window, routes: Rc<Vec<Binding>>) {
             }
         }
     });
-    let Ok(history) = window.history() else {
+    let history = Window::history();
+    if !history.is_object() {
         return;
-    };
+    }
     // Patched once per page, whichever copy of the clickscript comes first.
     if get(&history, "__ptRoutes").is_truthy() {
         return;
@@ -457,7 +445,7 @@ fn watch_routes(window: &web_sys::Window, routes: Rc<Vec<Binding>>) {
         let Ok(original) = get(&history, name).dyn_into::<js_sys::Function>() else {
             continue;
         };
-        let target: JsValue = history.clone().into();
+        let target = history.clone();
         let notify = on_change.clone();
         let wrapper = Closure::<dyn FnMut(JsValue, JsValue, JsValue) -> JsValue>::new(
             move |state, title, url| {
