@@ -231,3 +231,24 @@ test('the dashboard shows the campaign\'s events with their triggers, and events
   assert.deepEqual(await errors(dashboard), []);
   await context.close();
 });
+
+test('the first event does not wait for the triggers extension; if it cannot load, the clickscript carries on', async () => {
+  const context = await env.visitor();
+  // The extension's files never arrive (a blocked path, a dropped network).
+  await context.route('**/pkg/triggers/**', (route) => route.abort());
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/triggers.html`);
+  const txn = await ready(page);
+  await page.evaluate(() => PT.event('quote_requested', { n: 1 }));
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  const events = await env.lead(txn);
+  assert.equal(count(events, 'base'), 1, 'the first event does not wait for the triggers');
+  assert.equal(count(events, 'click_sold'), 0, 'still bound to its click, not fired on load');
+  assert.equal(count(events, 'quote_requested'), 1);
+  assert.equal(await page.evaluate(() => PT.triggers), undefined);
+  await page.click('a.offer');
+  await sleep(300);
+  assert.equal(count(await env.lead(txn), 'click_sold'), 0, 'no triggers ran');
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
