@@ -6,7 +6,7 @@
 //! less of what a page downloads before its first event. `catch` marks the calls that do throw on
 //! real pages (storage and cookies in sandboxed frames or private modes, a full quota, a crypto
 //! object missing); the others throw only on a page that breaks its own platform objects.
-//! The triggers (full package) keep web-sys: they need its element and observer types.
+//! The triggers extension keeps web-sys for its element and observer types.
 
 use crate::prelude::*;
 
@@ -82,7 +82,7 @@ extern "C" {
     /// `document.visibilityState`.
     #[wasm_bindgen(static_method_of = Document, getter, js_name = visibilityState)]
     pub fn visibility_state() -> String;
-    /// `document.documentElement.scrollHeight`, through `documentElement`.
+    /// `document.documentElement` (the triggers read its `scrollHeight`).
     #[wasm_bindgen(static_method_of = Document, getter, js_name = documentElement)]
     pub fn root() -> JsValue;
     /// `document.querySelectorAll(selector)`: throws for a selector the browser cannot parse.
