@@ -68,14 +68,15 @@
   };
   const start = (config) => {
     cfg = config;
-    // Looked up while the wasm downloads (Chromium's first Intl call takes some 20 ms).
-    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    let tz;
     // cfg.pkg: the clickscript; cfg.ext: the campaign's triggers, once the first event is out.
     load(cfg.pkg, (m) => {
       try {
         m.start(cfg, debug, tz) && (replay(m), cfg.ext && load(cfg.ext, (t) => t.start(cfg, debug, m.fire)).catch(log));
       } catch (e) { log('start failed', e); }
     }).catch(fallback);
+    // Looked up while the wasm downloads (Chromium's first Intl call takes some 20 ms).
+    tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
   };
   if (cfg) start(cfg);
   else fetch(base + '/v1/campaigns/' + cid + '/config')
