@@ -28,14 +28,13 @@ pub fn listen(target: On, kind: &str, capture: bool, f: impl FnMut(Event) + 'sta
 }
 
 /// Runs `f` once after `ms`; returns the timer's handle for [`cancel`].
-pub fn after(ms: u32, f: impl FnOnce() + 'static) -> Option<i32> {
-    Some(Window::set_timeout(&Closure::once_into_js(f), ms))
+pub fn after(ms: u32, f: impl FnOnce() + 'static) -> i32 {
+    Window::set_timeout(&Closure::once_into_js(f), ms)
 }
 
 /// Runs `f` at the end of the current task (a microtask).
-pub fn at_task_end(f: impl FnOnce() + 'static) -> bool {
+pub fn at_task_end(f: impl FnOnce() + 'static) {
     Window::queue_microtask(&Closure::once_into_js(f));
-    true
 }
 
 /// Cancels a timer set by [`after`].

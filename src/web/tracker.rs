@@ -174,7 +174,8 @@ impl Tracker {
         if self.save_queued {
             return;
         }
-        self.save_queued = at_task_end(|| {
+        self.save_queued = true;
+        at_task_end(|| {
             with(|t| {
                 if t.save_queued {
                     t.save_queued = false;
@@ -183,10 +184,6 @@ impl Tracker {
                 }
             });
         });
-        if !self.save_queued {
-            self.save_identity();
-            self.save_outbox();
-        }
     }
 
     fn save_outbox(&mut self) {
@@ -513,7 +510,7 @@ impl Tracker {
             cancel(t);
         }
         let delay = delay_ms.min(i32::MAX as u64) as u32;
-        self.timer = after(delay, drain);
+        self.timer = Some(after(delay, drain));
     }
 
     /// Hands what is left to `sendBeacon` when the page is hidden or goes away. Events stay in
