@@ -252,3 +252,19 @@ test('the first event does not wait for the triggers extension; if it cannot loa
   assert.deepEqual(await errors(page), []);
   await context.close();
 });
+
+test('a Base Event bound to a click waits for it: not on load, once on the click', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/rebase.html`);
+  const txn = await ready(page, { triggers: true });
+  let events = await settle(page, txn);
+  assert.equal(count(events, 'base'), 0, 'the collector served base_on_load: false');
+  assert.equal(count(events, 'click_sold'), 1, 'Base Click Sold keeps its page-load trigger');
+  await page.click('#start');
+  await page.click('#start');
+  events = await settle(page, txn);
+  assert.equal(count(events, 'base'), 1);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
