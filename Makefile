@@ -27,13 +27,12 @@ demo: build
 
 test: build lint
 	cargo test --workspace
-	# The wasm test suites link std (wasm-bindgen-test), so the browser build's panic handler is off.
-	CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome -- --no-default-features --features triggers
+	# The wasm-bindgen-test suites in headless Chromium: the browser adapters, and the clickscript's own surface.
+	CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome web
+	CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome .
 	node --test --test-concurrency=1 tests/e2e/
 
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown --lib --features triggers -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown --tests --no-default-features --features triggers -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown -p clickscript -p clickscript-web -p clickscript-triggers --all-targets -- -D warnings

@@ -1,15 +1,13 @@
 //! The `#[wasm_bindgen]` surface behind `window.PT`. The loader wraps every call in try/catch as
 //! well, but nothing here throws: errors are logged in debug mode and the call carries on.
 
-use crate::prelude::*;
-
 use wasm_bindgen::prelude::*;
 
-use crate::web::callbacks::{listen, On};
-use crate::web::console::{error, set_debug};
-use crate::web::globals::{Document, Element};
-use crate::web::tracker::with;
-use crate::web::tracker::{self, Tracker};
+use crate::tracker::with;
+use crate::tracker::{self, Tracker};
+use clickscript_web::callbacks::{listen, On};
+use clickscript_web::console::{error, set_debug};
+use clickscript_web::globals::{Document, Element};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS: &str = r#"
@@ -30,7 +28,7 @@ export interface ClickOptions {
 pub fn start(config: JsValue, debug: bool, time_zone: JsValue) -> bool {
     set_debug(debug);
     if let Some(tz) = time_zone.as_string().filter(|tz| !tz.is_empty()) {
-        crate::web::page::set_time_zone(tz);
+        clickscript_web::page::set_time_zone(tz);
     }
     if tracker::started() {
         return false;
@@ -38,7 +36,7 @@ pub fn start(config: JsValue, debug: bool, time_zone: JsValue) -> bool {
     // The collector validates every configuration it serves (core::config::Config::validate);
     // here the fields are read with their types checked, and a wrong one is named. Validating
     // again in the browser cost 1.4 KB gzip of the first download.
-    let cfg = match crate::web::config::read(&config) {
+    let cfg = match clickscript_web::config::read(&config) {
         Ok(c) => c,
         Err(e) => {
             error("invalid configuration, not started", &e.0.into());
@@ -47,7 +45,7 @@ pub fn start(config: JsValue, debug: bool, time_zone: JsValue) -> bool {
     };
     // The collector serves `base_on_load: false` (and `click_with_base: false`) when one of the
     // campaign's bindings fires the Base Event (or Base Click Sold) on another trigger.
-    let base_on_load = crate::web::globals::get(&config, "base_on_load")
+    let base_on_load = clickscript_web::globals::get(&config, "base_on_load")
         .as_bool()
         .unwrap_or(true);
     Tracker::start(cfg, base_on_load);
@@ -99,7 +97,7 @@ pub fn click(opts: JsValue, url: Option<String>, ts: Option<f64>) -> JsValue {
 #[wasm_bindgen]
 pub fn flush() -> js_sys::Promise {
     let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        let resolve: crate::web::globals::Resolve = resolve.clone().unchecked_into();
+        let resolve: clickscript_web::globals::Resolve = resolve.clone().unchecked_into();
         if with(|t| t.wait_for_flush(resolve.clone())).is_none() {
             resolve.call(&JsValue::NULL, false);
         }

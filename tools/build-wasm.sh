@@ -1,34 +1,41 @@
 #!/usr/bin/env bash
-# Builds the clickscript's wasm packages with the settings in wasm-pack.toml: the clickscript in
-# out_dir, and the triggers extension in out_dir/triggers (for campaigns that bind triggers).
+# Builds the wasm packages with the settings in wasm-pack.toml: the clickscript (crate
+# `clickscript`) in out_dir, and the triggers extension (crate `clickscript-triggers`) in
+# out_dir/triggers, for campaigns that bind triggers. Each is what `wasm-pack build` does (cargo,
+# then wasm-bindgen) with the workspace's `wasm` profile (size, abort), which wasm-pack cannot
+# select, then wasm-opt, the trimmed and minified glue and short import names.
+#   tools/build-wasm.sh [--dev]   (--dev: the dev profile, no wasm-opt, for debugging)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 setting() { sed -n "s/^$1 *= *\"\{0,1\}\([^\"]*\)\"\{0,1\} *$/\1/p" wasm-pack.toml; }
 target=$(setting target)
 out_dir=$(setting out_dir)
 passes=$(setting wasm_opt)
-profile=${1:---release}
+profile=wasm
+[ "${1:-}" = --dev ] && profile=dev
 terser=node_modules/.bin/terser
 
-# package DIR [cargo features...]: wasm-pack, then wasm-opt, trimmed and minified glue, short names.
+# package DIR CRATE
 package() {
-  local dir=$1
-  shift
-  wasm-pack --quiet build "$profile" --target "$target" --out-dir "$dir" --out-name clickscript --no-pack -- "$@"
-  if [ "$profile" = --release ]; then
+  local dir=$1 crate=$2
+  cargo build --quiet --profile "$profile" --target wasm32-unknown-unknown -p "$crate"
+  local built=target/wasm32-unknown-unknown/$([ "$profile" = dev ] && echo debug || echo "$profile")/${crate//-/_}.wasm
+  mkdir -p "$dir" && rm -f "$dir"/clickscript*
+  wasm-bindgen --target "$target" --no-typescript --out-dir "$dir" --out-name clickscript "$built"
+  if [ "$profile" = wasm ]; then
     # shellcheck disable=SC2086
     node_modules/.bin/wasm-opt $passes "$dir/clickscript_bg.wasm" -o "$dir/clickscript_bg.wasm"
   fi
   node tools/trim-glue.mjs "$dir"
   # wasm-bindgen's JS glue is readable, not small: minified it is 2 KB gzip lighter.
   "$terser" "$dir/clickscript.js" --module -c passes=2 -m -o "$dir/clickscript.js"
-  if [ "$profile" = --release ]; then
+  if [ "$profile" = wasm ]; then
     # shellcheck disable=SC2046
     node tools/short-names.mjs "$dir" $(grep -o -- '--enable-[a-z-]*' <<<"$passes")
   fi
 }
-package "$out_dir"
-package "$out_dir/triggers" --features triggers
+package "$out_dir" clickscript
+package "$out_dir/triggers" clickscript-triggers
 
 # The loader and the fallback, minified; the loader's configuration placeholder is kept (and
 # reduce_vars/evaluate are off so that terser cannot fold the placeholder's null into the code).

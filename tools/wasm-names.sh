@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Builds the release wasm with its function names kept and optimized like the real build, for
-# `twiggy top|paths|dominators /tmp/clickscript-names/clickscript_bg.wasm`. Arguments go to cargo:
-# `tools/wasm-names.sh --features triggers` builds the triggers extension.
+# Builds a release wasm with its function names kept and optimized like the real build, for
+# `twiggy top|paths|dominators /tmp/clickscript-names/clickscript_bg.wasm`. The argument names the
+# crate: `tools/wasm-names.sh clickscript-triggers` for the triggers extension.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+crate=${1:-clickscript}
 passes=$(sed -n 's/^wasm_opt *= *"\(.*\)"$/\1/p' wasm-pack.toml | sed 's/--strip-debug//')
-cargo build --quiet --release --target wasm32-unknown-unknown "$@"
+cargo build --quiet --profile wasm --target wasm32-unknown-unknown -p "$crate"
 out=/tmp/clickscript-names
-wasm-bindgen --keep-debug --target web --out-dir "$out" target/wasm32-unknown-unknown/release/clickscript.wasm
+wasm-bindgen --keep-debug --target web --out-dir "$out" --out-name clickscript "target/wasm32-unknown-unknown/wasm/${crate//-/_}.wasm"
 # shellcheck disable=SC2086
 node_modules/.bin/wasm-opt $passes -g "$out/clickscript_bg.wasm" -o "$out/clickscript_bg.wasm"
 echo "$out/clickscript_bg.wasm"

@@ -12,7 +12,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put, MethodRouter};
 use axum::{Json, Router};
-use clickscript::core::trigger::Binding;
+use clickscript_core::trigger::Binding;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 

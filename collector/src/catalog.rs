@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use clickscript::core::config::{
+use clickscript_core::config::{
     Amount, Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS,
 };
-use clickscript::core::event::Category;
-use clickscript::core::ids::is_valid_id;
-use clickscript::core::trigger::Binding;
+use clickscript_core::event::Category;
+use clickscript_core::ids::is_valid_id;
+use clickscript_core::trigger::Binding;
 use serde::{Deserialize, Serialize};
 
 /// The fixed, organization-wide IDs of the system events: the same in every organization and

@@ -1,10 +1,10 @@
 //! Validation of incoming batches: every field of every event, against the limits the
-//! clickscript respects (`clickscript::core::limits`) and the campaign's catalog.
+//! clickscript respects (`clickscript_core::limits`) and the campaign's catalog.
 
-use clickscript::core::event::Event;
-use clickscript::core::ids::{is_uuid, is_valid_id};
-use clickscript::core::limits::*;
-use clickscript::core::wire::{Rejection, VERSION};
+use clickscript_core::event::Event;
+use clickscript_core::ids::{is_uuid, is_valid_id};
+use clickscript_core::limits::*;
+use clickscript_core::wire::{Rejection, VERSION};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -147,10 +147,10 @@ pub fn event(raw: &RawValue, campaign: &Campaign, now_ms: u64) -> Result<NewEven
         for (k, v) in e.data.iter() {
             check_len("data key", k, MAX_KEY_LEN)?;
             match v {
-                clickscript::core::event::Scalar::Text(s) => {
+                clickscript_core::event::Scalar::Text(s) => {
                     check_len("data value", s, MAX_TEXT_LEN)?
                 }
-                clickscript::core::event::Scalar::Number(n) if !n.is_finite() => {
+                clickscript_core::event::Scalar::Number(n) if !n.is_finite() => {
                     return Err("data: numbers must be finite".into())
                 }
                 _ => {}

@@ -5,7 +5,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use clickscript::core::config::Amount;
+use clickscript_core::config::Amount;
 use collector::store::Store;
 use common::{app, app_with, send};
 use serde_json::{json, Value};

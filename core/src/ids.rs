@@ -2,8 +2,6 @@
 //! ordered, so the collector's index stays append-mostly). Randomness comes from the caller
 //! (`crypto.getRandomValues` in the browser) so that this stays pure.
 
-use crate::prelude::*;
-
 use uuid::{Builder, Uuid};
 
 use super::limits::MAX_ID_LEN;

@@ -6,7 +6,6 @@
 
 use super::decimal;
 use super::text;
-use crate::prelude::*;
 
 use super::ids::is_uuid;
 
@@ -181,7 +180,7 @@ impl Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::ids::uuid_v4;
+    use crate::ids::uuid_v4;
 
     fn ids() -> impl FnMut() -> String {
         let mut n = 0u8;

@@ -1,8 +1,6 @@
 //! Wire format v1: `POST {collector}/v1/events`, `Content-Type: text/plain;charset=UTF-8` (a
 //! CORS-simple request, so `sendBeacon` works cross-origin), body a JSON batch.
 
-use crate::prelude::*;
-
 use serde::{Deserialize, Serialize};
 
 use super::config::Scope;
@@ -225,8 +223,8 @@ fn push_string(s: &mut String, v: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::Scope;
-    use crate::core::event::{Attribution, Category, Page, Scalar};
+    use crate::config::Scope;
+    use crate::event::{Attribution, Category, Page, Scalar};
 
     fn event() -> Event {
         let mut attribution = Attribution::default();

@@ -1,8 +1,6 @@
 //! Integers in decimal, by hand: an integer's `to_string()` brings core's formatting machinery
 //! (padding, flags, `Formatter`) into the wasm for what is a ten-line loop.
 
-use crate::prelude::*;
-
 /// Appends `n` in decimal.
 pub fn push(s: &mut String, mut n: u64) {
     // Collected backwards without indexing (an index that can fail carries a formatted panic).

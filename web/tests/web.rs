@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use clickscript::web::{cookie, storage::Store, transport};
+use clickscript_web::{cookie, storage::Store, transport};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -125,7 +125,7 @@ const SYSTEM: &str = r#""system":{"base":"base","click_sold":"click_sold","form_
 
 #[wasm_bindgen_test]
 fn the_served_configuration_is_read_with_defaults() {
-    let cfg = clickscript::web::config::read(&js(&format!(
+    let cfg = clickscript_web::config::read(&js(&format!(
         r#"{{"campaign":"c","collector":"http://x",{SYSTEM},"events":[{{"id":"base","category":"lead","scope":"system"}},{{"id":"q","category":"engagement","multi":true,"revenue":2.5}}]}}"#
     )))
     .ok()
@@ -138,11 +138,11 @@ fn the_served_configuration_is_read_with_defaults() {
     assert!(q.multi);
     assert_eq!(
         q.revenue,
-        Some(clickscript::core::config::Amount::Fixed(2.5))
+        Some(clickscript_core::config::Amount::Fixed(2.5))
     );
     assert_eq!(
         cfg.event("base").unwrap().scope,
-        clickscript::core::config::Scope::System
+        clickscript_core::config::Scope::System
     );
 }
 
@@ -186,7 +186,7 @@ fn a_malformed_configuration_names_the_field() {
         ),
     ];
     for (json, expected) in cases {
-        match clickscript::web::config::read(&js(&json)) {
+        match clickscript_web::config::read(&js(&json)) {
             Ok(_) => panic!("{json} was accepted"),
             Err(e) => assert!(e.0.starts_with(expected), "{json}: {}", e.0),
         }
@@ -207,8 +207,8 @@ fn bad_bindings_are_left_out_and_named_while_the_rest_run() {
           {{"event":"q","trigger":{{"on":"route","url":"/thanks*"}}}}
         ]}}"##
     ));
-    let cfg = clickscript::web::config::read(&config).ok().unwrap();
-    let (bindings, problems) = clickscript::web::config::read_bindings(&config, &cfg);
+    let cfg = clickscript_web::config::read(&config).ok().unwrap();
+    let (bindings, problems) = clickscript_web::config::read_bindings(&config, &cfg);
     assert_eq!(bindings.len(), 2, "the valid click and route bindings run");
     let problems: Vec<String> = problems.into_iter().map(|p| p.0).collect();
     assert_eq!(

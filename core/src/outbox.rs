@@ -11,7 +11,6 @@
 
 use super::decimal;
 use super::text;
-use crate::prelude::*;
 
 use super::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use super::wire::ENVELOPE_BYTES;

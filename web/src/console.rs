@@ -5,9 +5,11 @@ use core::cell::Cell;
 
 use wasm_bindgen::JsValue;
 
-use super::globals::Console;
+use crate::globals::Console;
 
-static DEBUG: super::PageLocal<Cell<bool>> = super::PageLocal::new(Cell::new(false));
+thread_local! {
+    static DEBUG: Cell<bool> = const { Cell::new(false) };
+}
 
 const PREFIX: &str = "[clickscript]";
 

@@ -2,12 +2,10 @@
 //! make storage throw; every such error is caught here and the value is kept in memory instead,
 //! so the page's events still go out while it is open.
 
-use crate::prelude::*;
-
-use crate::core::event::Fields;
+use clickscript_core::event::Fields;
 use core::cell::Cell;
 
-use super::globals::{Storage, Window};
+use crate::globals::{Storage, Window};
 
 /// Storage for the clickscript's records.
 pub struct Store {

@@ -4,21 +4,21 @@
 //! formatting (floats included) into the wasm, about 25 KB gzip of a 30 KB budget. The collector
 //! has already validated the configuration with the derive; here a wrong field is still named.
 
-use crate::core::decimal;
-use crate::core::text;
-use crate::prelude::*;
+use clickscript_core::decimal;
+use clickscript_core::text;
 
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::core::config::{Amount, Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS};
-use crate::core::event::Category;
-#[cfg(feature = "triggers")]
-use crate::core::trigger::{Binding, Condition, Test, Trigger};
+use clickscript_core::config::{
+    Amount, Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS,
+};
+use clickscript_core::event::Category;
+use clickscript_core::trigger::{Binding, Condition, Test, Trigger};
 
 /// A field of the configuration that is missing or of the wrong type.
 pub struct FieldError(pub String);
 
-use super::globals::get as field;
+use crate::globals::get as field;
 
 fn absent(v: &JsValue) -> bool {
     v.is_undefined() || v.is_null()
@@ -194,7 +194,6 @@ pub fn read(v: &JsValue) -> Result<Config, FieldError> {
     })
 }
 
-#[cfg(feature = "triggers")]
 impl Reader {
     fn condition(&mut self, v: &JsValue, at: &str) -> Condition {
         let test = match self.text(v, at, "test").as_str() {
@@ -271,7 +270,6 @@ impl Reader {
 
 /// Reads the campaign's bindings. A bad binding is left out and named (the rest still run): an
 /// invalid part of a configuration never stops the valid parts.
-#[cfg(feature = "triggers")]
 pub fn read_bindings(v: &JsValue, cfg: &Config) -> (Vec<Binding>, Vec<FieldError>) {
     let mut bindings = Vec::new();
     let mut errors = Vec::new();

@@ -1,10 +1,9 @@
 //! The first-party transaction cookie.
 
-use crate::core::decimal;
-use crate::core::text;
-use crate::prelude::*;
+use clickscript_core::decimal;
+use clickscript_core::text;
 
-use super::globals::{Document, Location};
+use crate::globals::{Document, Location};
 
 /// The value of cookie `name`; `None` when absent or when cookies are blocked.
 pub fn get(name: &str) -> Option<String> {

@@ -1,8 +1,6 @@
 //! Attribution: every query-string parameter of the landing URL, with the ad networks' click IDs
 //! kept apart so that reports and postbacks find them by name.
 
-use crate::prelude::*;
-
 use super::event::Attribution;
 use super::limits::{truncate, MAX_FIELDS, MAX_KEY_LEN, MAX_TEXT_LEN};
 use super::text;

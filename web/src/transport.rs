@@ -1,12 +1,10 @@
 //! Sending batches to the collector: `fetch` (with keepalive for small batches, so that the
 //! request outlives the page), and `sendBeacon` for what is left when the page goes away.
 
-use crate::prelude::*;
-
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::globals::{get, set, Navigator, Response, Window};
+use crate::globals::{get, set, Navigator, Response, Window};
 
 /// The collector's answer: HTTP status (`None` for a network error) and `Retry-After`.
 pub struct Answer {

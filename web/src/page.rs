@@ -1,12 +1,11 @@
 //! The page context an event carries.
 
-use crate::core::decimal;
-use crate::prelude::*;
+use clickscript_core::decimal;
 
-use crate::core::event::Page;
-use crate::core::limits::{truncate, MAX_TEXT_LEN, MAX_URL_LEN};
+use clickscript_core::event::Page;
+use clickscript_core::limits::{truncate, MAX_TEXT_LEN, MAX_URL_LEN};
 
-use super::globals::{Document, Location, Navigator, Screen, Window};
+use crate::globals::{Document, Location, Navigator, Screen, Window};
 
 fn size(w: f64, h: f64) -> String {
     // `as` saturates: a negative or NaN size is 0.
@@ -16,8 +15,9 @@ fn size(w: f64, h: f64) -> String {
     s
 }
 
-static TIME_ZONE: super::PageLocal<core::cell::OnceCell<String>> =
-    super::PageLocal::new(core::cell::OnceCell::new());
+thread_local! {
+    static TIME_ZONE: std::cell::OnceCell<String> = const { std::cell::OnceCell::new() };
+}
 
 /// Sets the page's IANA time zone, as the loader looked it up while the wasm downloaded
 /// (Chromium's first `Intl` call on a page takes some 20 ms, which would otherwise delay the

@@ -3,8 +3,6 @@
 //! brings a searcher and memchr (0.3 KB gzip); these loops are a fraction of that. The
 //! separators are ASCII bytes, so every piece stays valid UTF-8.
 
-use crate::prelude::*;
-
 /// The parts one after the other.
 pub fn concat(parts: &[&str]) -> String {
     join(parts, "")

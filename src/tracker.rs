@@ -7,26 +7,27 @@
 //! (events a beacon may or may not have delivered) and sends it again under the same uids, which
 //! the collector answers as duplicates. So one outbox entry is drained by one tab at a time.
 
-use crate::core::decimal;
-use crate::core::text;
-use crate::prelude::*;
+use clickscript_core::decimal;
+use clickscript_core::text;
 
-use core::cell::RefCell;
+use std::cell::RefCell;
 
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::callbacks::{after, at_task_end, cancel};
-use super::console::{error, info};
-use super::globals::{get, Resolve};
-use super::{cookie, now, page, random16, storage::Store, transport};
-use crate::core::attribution::{parse_query, query_param};
-use crate::core::config::{Config, EventDef};
-use crate::core::event::{Attribution, Event, Fields, Scalar};
-use crate::core::identity::{Identity, Sources};
-use crate::core::ids::{is_uuid, uuid_v4, uuid_v7};
-use crate::core::limits::{truncate, MAX_FIELDS, MAX_KEEPALIVE_BYTES, MAX_KEY_LEN, MAX_TEXT_LEN};
-use crate::core::outbox::{outcome, retry_delay, DropReason, Entry, Outbox, Outcome};
-use crate::core::wire::{batch_body, event_json, EVENTS_PATH};
+use clickscript_core::attribution::{parse_query, query_param};
+use clickscript_core::config::{Config, EventDef};
+use clickscript_core::event::{Attribution, Event, Fields, Scalar};
+use clickscript_core::identity::{Identity, Sources};
+use clickscript_core::ids::{is_uuid, uuid_v4, uuid_v7};
+use clickscript_core::limits::{
+    truncate, MAX_FIELDS, MAX_KEEPALIVE_BYTES, MAX_KEY_LEN, MAX_TEXT_LEN,
+};
+use clickscript_core::outbox::{outcome, retry_delay, DropReason, Entry, Outbox, Outcome};
+use clickscript_core::wire::{batch_body, event_json, EVENTS_PATH};
+use clickscript_web::callbacks::{after, at_task_end, cancel};
+use clickscript_web::console::{error, info};
+use clickscript_web::globals::{get, Resolve};
+use clickscript_web::{cookie, now, page, random16, storage::Store, transport};
 
 /// An orphaned outbox whose page has not written its heartbeat for this long is adopted.
 const STALE_TAB_MS: u64 = 3 * 60 * 1000;
@@ -34,8 +35,9 @@ const STALE_TAB_MS: u64 = 3 * 60 * 1000;
 /// again would otherwise send them twice at once).
 const AFTER_BEACON_MS: u64 = 10_000;
 
-static TRACKER: super::PageLocal<RefCell<Option<Tracker>>> =
-    super::PageLocal::new(RefCell::new(None));
+thread_local! {
+    static TRACKER: RefCell<Option<Tracker>> = const { RefCell::new(None) };
+}
 
 /// Runs `f` on the page's tracker, if it has started.
 pub fn with<R>(f: impl FnOnce(&mut Tracker) -> R) -> Option<R> {
@@ -282,7 +284,7 @@ impl Tracker {
         // JSON.stringify of a number: Rust's float formatting would add ~10 KB to the wasm.
         let text = v
             .as_string()
-            .or_else(|| v.as_f64().and_then(|_| super::globals::json(v)));
+            .or_else(|| v.as_f64().and_then(|_| clickscript_web::globals::json(v)));
         let Some(text) = text else { return };
         let k = truncate(k, MAX_KEY_LEN).to_owned();
         let params = &mut self.attribution.params;
@@ -469,7 +471,7 @@ impl Tracker {
 
     /// Applies the collector's answer to the batch on the wire.
     fn settle(&mut self, answer: transport::Answer) {
-        let uids = core::mem::take(&mut self.in_flight);
+        let uids = std::mem::take(&mut self.in_flight);
         match outcome(answer.status, answer.retry_after.as_deref()) {
             Outcome::Delivered => {
                 info("delivered", &JsValue::from(uids.len() as u32));
@@ -616,7 +618,7 @@ fn entries(obj: &JsValue) -> Vec<(String, JsValue)> {
 /// JavaScript's strict conversion of text to a number (`"30abc"` is NaN, not 30); Rust's float
 /// parser would add ~20 KB to the wasm.
 fn js_number(text: &str) -> f64 {
-    super::globals::number(text)
+    clickscript_web::globals::number(text)
 }
 
 /// A trigger's data as the triggers extension hands it over: an object of strings, already held
@@ -672,7 +674,7 @@ fn read_props(props: &JsValue, def: &EventDef) -> (Fields<Scalar>, Option<f64>) 
 
 /// Writes a finite float as JavaScript does (`n.toString()` is its JSON).
 fn js_float(n: f64, out: &mut String) {
-    if let Some(text) = super::globals::json(&JsValue::from_f64(n)) {
+    if let Some(text) = clickscript_web::globals::json(&JsValue::from_f64(n)) {
         out.push_str(&text);
     }
 }

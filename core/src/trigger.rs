@@ -4,7 +4,6 @@
 
 use super::decimal;
 use super::text;
-use crate::prelude::*;
 
 use serde::{Deserialize, Serialize};
 

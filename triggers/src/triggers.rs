@@ -5,22 +5,20 @@
 //! its event and data to the clickscript's `fire` (the clickscript is another wasm module, with
 //! the lead, the outbox and delivery).
 
-use crate::prelude::*;
-
-use alloc::rc::Rc;
 use core::cell::RefCell;
+use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::callbacks::{every, listen, On};
-use super::console::error;
-use super::console::info;
-use super::globals::{get, set, Document, Window};
-use super::page;
-use crate::core::event::{Fields, Scalar};
-use crate::core::limits::{truncate, MAX_FIELDS, MAX_KEY_LEN, MAX_TEXT_LEN};
-use crate::core::trigger::{url_matches, Binding, Trigger};
+use clickscript_core::event::{Fields, Scalar};
+use clickscript_core::limits::{truncate, MAX_FIELDS, MAX_KEY_LEN, MAX_TEXT_LEN};
+use clickscript_core::trigger::{url_matches, Binding, Trigger};
+use clickscript_web::callbacks::{every, listen, On};
+use clickscript_web::console::error;
+use clickscript_web::console::info;
+use clickscript_web::globals::{get, set, Document, Window};
+use clickscript_web::page;
 
 /// What the page has reached so far.
 struct Progress {
@@ -32,16 +30,17 @@ struct Progress {
     route: String,
 }
 
-static PROGRESS: super::PageLocal<RefCell<Progress>> =
-    super::PageLocal::new(RefCell::new(Progress {
-        done: Vec::new(),
-        engaged_ms: 0,
-        route: String::new(),
-    }));
-
-/// The clickscript's `fire(eventId, data)`.
-static CLICKSCRIPT: super::PageLocal<core::cell::OnceCell<js_sys::Function>> =
-    super::PageLocal::new(core::cell::OnceCell::new());
+thread_local! {
+    static PROGRESS: RefCell<Progress> = const {
+        RefCell::new(Progress {
+            done: Vec::new(),
+            engaged_ms: 0,
+            route: String::new(),
+        })
+    };
+    /// The clickscript's `fire(eventId, data)`.
+    static CLICKSCRIPT: std::cell::OnceCell<js_sys::Function> = const { std::cell::OnceCell::new() };
+}
 
 /// Hands a firing to the clickscript, the data as an object of strings.
 fn fire(event: &str, data: Fields<Scalar>) {
@@ -239,10 +238,11 @@ fn on_submit(bindings: &[Binding], form: &web_sys::Element) {
             Some(Scalar::Text(t)) => Some(t.as_str()),
             _ => None,
         };
-        if conditions
-            .iter()
-            .all(|c| c.holds_with(text(&c.field), |s| Some(super::globals::number(s))))
-        {
+        if conditions.iter().all(|c| {
+            c.holds_with(text(&c.field), |s| {
+                Some(clickscript_web::globals::number(s))
+            })
+        }) {
             fire(&b.event, values.clone());
         } else {
             info(

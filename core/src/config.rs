@@ -3,7 +3,6 @@
 
 use super::decimal;
 use super::text;
-use crate::prelude::*;
 
 use serde::{Deserialize, Serialize};
 

@@ -8,8 +8,6 @@
 //! object missing); the others throw only on a page that breaks its own platform objects.
 //! The triggers extension keeps web-sys for its element and observer types.
 
-use crate::prelude::*;
-
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]

@@ -1,8 +1,6 @@
 //! The event model: what one fired event carries on the wire. The collector deserializes these
 //! same types, so the clickscript and the collector cannot disagree on a field.
 
-use crate::prelude::*;
-
 use core::fmt;
 use core::marker::PhantomData;
 

@@ -4,7 +4,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::globals::{Document, Event, Window};
+use crate::globals::{Document, Event, Window};
 
 /// Where a listener listens.
 #[derive(Clone, Copy)]

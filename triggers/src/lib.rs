@@ -1,0 +1,39 @@
+//! The triggers extension (`pkg/triggers`): the campaign's bindings (page load, click, submit,
+//! scroll, engaged, seen, field completed, routes) in a wasm module of its own. The loader starts
+//! it for campaigns that bind triggers, after the clickscript has started and sent the first
+//! event, so that no page waits for the triggers' code before its first event. It hands each
+//! firing to the clickscript's `fire`: the two are separate wasm modules, and the lead, the outbox
+//! and delivery stay in the clickscript.
+#![deny(missing_docs)]
+
+mod triggers;
+
+use wasm_bindgen::prelude::*;
+
+use clickscript_web::console::{error, set_debug};
+use clickscript_web::globals::{set, Window};
+
+/// Starts the campaign's triggers with its configuration (the one the clickscript started with)
+/// and the clickscript's `fire(eventId, data)`. Returns whether they started; the bindings the
+/// browser cannot run are left out and named in debug mode. Sets `PT.triggers` once installed.
+#[wasm_bindgen]
+pub fn start(config: JsValue, debug: bool, fire: js_sys::Function) -> bool {
+    set_debug(debug);
+    let cfg = match clickscript_web::config::read(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            error("invalid configuration, triggers not started", &e.0.into());
+            return false;
+        }
+    };
+    let (bindings, problems) = clickscript_web::config::read_bindings(&config, &cfg);
+    for p in &problems {
+        error("binding left out", &p.0.as_str().into());
+    }
+    let bindings = crate::triggers::usable_in_this_browser(bindings);
+    let started = crate::triggers::install(fire, bindings);
+    if started {
+        set(&Window::pt(), "triggers", &JsValue::TRUE);
+    }
+    started
+}
