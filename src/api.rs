@@ -3,11 +3,10 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::tracker::with;
-use crate::tracker::{self, Tracker};
-use clickscript_web::callbacks::{listen, On};
+use crate::tracker::{self, with, Tracker};
+use clickscript_web::callbacks::{listen, target_element, On};
 use clickscript_web::console::{error, set_debug};
-use clickscript_web::globals::{Document, Element};
+use clickscript_web::globals::{get, Document};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS: &str = r#"
@@ -51,7 +50,6 @@ pub fn start(config: JsValue, debug: bool, time_zone: JsValue) -> bool {
     Tracker::start(cfg, base_on_load);
     install_page_listeners();
     with(|t| t.fire_page_load());
-    tracker::drain();
     true
 }
 
@@ -59,11 +57,8 @@ pub fn start(config: JsValue, debug: bool, time_zone: JsValue) -> bool {
 /// strings). Returns whether the event was accepted for delivery.
 #[wasm_bindgen]
 pub fn fire(event_id: String, data: JsValue) -> bool {
-    let fired = with(|t| t.fire_with(&event_id, tracker::trigger_data(&data))).unwrap_or(false);
-    if fired {
-        tracker::drain();
-    }
-    fired
+    let data = clickscript_web::props::props(&data).texts();
+    with(|t| t.fire_with(&event_id, data)).unwrap_or(false)
 }
 
 /// `PT.event(eventId, props?)`: fires a configured event. `url` and `ts` carry the context of a
@@ -74,11 +69,9 @@ pub fn event(event_id: JsValue, props: JsValue, url: Option<String>, ts: Option<
         error("PT.event: the event ID must be a string", &event_id);
         return false;
     };
-    let fired = with(|t| t.fire(&id, &props, url, ts)).unwrap_or(false);
-    if fired {
-        tracker::drain();
-    }
-    fired
+    // Every value is read and judged by the core, which names what it refuses.
+    let props = clickscript_web::props::props(&props);
+    with(|t| t.fire(&id, &props, url, ts)).unwrap_or(false)
 }
 
 /// `PT.click({pid, cid, subids, source_id, transaction_id, parameters})`: registers a click and
@@ -89,21 +82,17 @@ pub fn click(opts: JsValue, url: Option<String>, ts: Option<f64>) -> JsValue {
         t.click(&opts, url, ts);
         JsValue::from_str(t.transaction_id())
     });
-    tracker::drain();
     txn.unwrap_or(JsValue::NULL)
 }
 
 /// `PT.flush()`: resolves `true` when the outbox is empty, `false` when an attempt failed.
 #[wasm_bindgen]
 pub fn flush() -> js_sys::Promise {
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        let resolve: clickscript_web::globals::Resolve = resolve.clone().unchecked_into();
-        if with(|t| t.wait_for_flush(resolve.clone())).is_none() {
-            resolve.call(&JsValue::NULL, false);
+    js_sys::Promise::new(&mut |resolve, _reject| {
+        if with(|t| t.flush(resolve.clone())).is_none() {
+            let _ = resolve.call1(&JsValue::NULL, &JsValue::FALSE);
         }
-    });
-    tracker::drain();
-    promise
+    })
 }
 
 /// `PT.transactionId()`.
@@ -113,44 +102,59 @@ pub fn transaction_id() -> JsValue {
     with(|t| JsValue::from_str(t.transaction_id())).unwrap_or(JsValue::NULL)
 }
 
-/// Page-lifetime listeners: they live as long as the page, so they are `forget()`-ed.
+/// The clickscript's listeners: they live as long as the page, so each is `forget()`-ed. One
+/// handler serves them all (each distinct closure costs its own code in the wasm and its glue).
 fn install_page_listeners() {
-    listen(On::Window, "pagehide", false, |_| {
-        with(|t| t.on_hide(true));
-    });
-    listen(On::Document, "visibilitychange", false, |_| {
-        if Document::visibility_state() == "hidden" {
-            with(|t| t.on_hide(false));
-        }
-    });
-    // Another tab of this origin went away: adopt what it could not deliver.
-    listen(On::Window, "storage", false, |e| {
-        let gone = e.key().is_some_and(|k| k.starts_with("pt_hb_"))
-            && e.new_value().as_deref() == Some("0");
-        if gone {
-            with(|t| t.adopt_orphans());
-            tracker::drain();
-        }
-    });
-    // Marketers' `data-pt-event` tags: one capture-phase listener per DOM event type on the
-    // document, walking up to the tagged element, instead of a listener per element.
-    for (kind, selector) in [
-        ("click", "[data-pt-event]:not(form)"),
-        ("submit", "form[data-pt-event]"),
+    for (target, kind, capture) in [
+        (On::Window, "pagehide", false),
+        (On::Document, "visibilitychange", false),
+        (On::Window, "pageshow", false),
+        (On::Window, "online", false),
+        (On::Window, "storage", false),
+        // Marketers' `data-pt-event` tags: one capture-phase listener per DOM event type on the
+        // document, walking up to the tagged element, instead of a listener per element.
+        (On::Document, "click", true),
+        (On::Document, "submit", true),
     ] {
-        listen(On::Document, kind, true, move |e| {
-            let Ok(target) = e.target().dyn_into::<Element>() else {
-                return;
+        listen(target, kind, capture, on_page_event).forget();
+    }
+}
+
+fn on_page_event(e: &web_sys::Event) {
+    match e.type_().as_str() {
+        "pagehide" => {
+            with(|t| t.on_hide(true));
+        }
+        "visibilitychange" => {
+            with(|t| match Document::visibility_state().as_str() {
+                "hidden" => t.on_hide(false),
+                _ => t.on_show(false),
+            });
+        }
+        // pageshow after the back/forward cache: the page is alive again.
+        "pageshow" => {
+            with(|t| t.on_show(true));
+        }
+        // Back online after the browser was offline: the backlog goes now, not after its backoff.
+        "online" => {
+            with(|t| t.on_online());
+        }
+        // Another tab of this origin went away: adopt what it could not deliver.
+        "storage" => {
+            let key = get(e, "key").as_string().unwrap_or_default();
+            if key.starts_with("pt_hb_") && get(e, "newValue").as_string().as_deref() == Some("0") {
+                with(|t| t.adopt_orphans());
+            }
+        }
+        kind => {
+            let selector = match kind {
+                "submit" => "form[data-pt-event]",
+                _ => "[data-pt-event]:not(form)",
             };
-            let tagged = target.closest(selector);
+            let tagged = target_element(e).and_then(|el| el.closest(selector).ok().flatten());
             if let Some(id) = tagged.and_then(|el| el.get_attribute("data-pt-event")) {
                 event(id.into(), JsValue::UNDEFINED, None, None);
             }
-        });
+        }
     }
-    // pageshow after the back/forward cache: the page is alive again.
-    listen(On::Window, "pageshow", false, |_| {
-        with(|t| t.revive());
-        tracker::drain();
-    });
 }

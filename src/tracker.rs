@@ -1,5 +1,7 @@
-//! The tracker: one per page. It owns the lead's identity and this page's outbox, fires events
-//! into the outbox (write-ahead) and drains it to the collector.
+//! The tracker: one per page. It owns the lead's identity and this page's delivery state (the
+//! core's [`Delivery`]), records fired events, and carries out what delivery decides: fetches,
+//! beacons, the timer, writes of the outbox. The decisions themselves are the core's, tested
+//! natively; what is here is the I/O.
 //!
 //! Cross-tab safety: each page writes only its own outbox key (`pt_ob_{campaign}_{tab}`), so two
 //! tabs never overwrite each other's events, and drains only its own outbox. A page that goes
@@ -7,33 +9,28 @@
 //! (events a beacon may or may not have delivered) and sends it again under the same uids, which
 //! the collector answers as duplicates. So one outbox entry is drained by one tab at a time.
 
-use clickscript_core::decimal;
-use clickscript_core::text;
-
 use std::cell::RefCell;
 
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
 use clickscript_core::attribution::{parse_query, query_param};
 use clickscript_core::config::{Config, EventDef};
+use clickscript_core::decimal;
+use clickscript_core::delivery::{Action, Delivery, Outgoing, REQUEST_TIMEOUT_MS};
 use clickscript_core::event::{Attribution, Event, Fields, Scalar};
 use clickscript_core::identity::{Identity, Sources};
 use clickscript_core::ids::{is_uuid, uuid_v4, uuid_v7};
-use clickscript_core::limits::{
-    truncate, MAX_FIELDS, MAX_KEEPALIVE_BYTES, MAX_KEY_LEN, MAX_TEXT_LEN,
-};
-use clickscript_core::outbox::{outcome, retry_delay, DropReason, Entry, Outbox, Outcome};
-use clickscript_core::wire::{batch_body, event_json, EVENTS_PATH};
-use clickscript_web::callbacks::{after, at_task_end, cancel};
+use clickscript_core::limits::{truncate, MAX_FIELDS, MAX_KEY_LEN, MAX_TEXT_LEN};
+use clickscript_core::outbox::{Entry, Outbox};
+use clickscript_core::props::{event_data, ClickOptions, Prop, Props};
+use clickscript_core::text;
+use clickscript_core::wire::EVENTS_PATH;
+use clickscript_web::callbacks::{at_task_end, Timeout};
 use clickscript_web::console::{error, info};
-use clickscript_web::globals::{get, Resolve};
 use clickscript_web::{cookie, now, page, random16, storage::Store, transport};
 
 /// An orphaned outbox whose page has not written its heartbeat for this long is adopted.
 const STALE_TAB_MS: u64 = 3 * 60 * 1000;
-/// After a beacon, wait this long before fetching the same events again (a tab hidden and shown
-/// again would otherwise send them twice at once).
-const AFTER_BEACON_MS: u64 = 10_000;
 
 thread_local! {
     static TRACKER: RefCell<Option<Tracker>> = const { RefCell::new(None) };
@@ -56,24 +53,19 @@ pub struct Tracker {
     ident: Identity,
     attribution: Attribution,
     tab: String,
-    outbox: Outbox,
-    /// uids of the batch on the wire.
-    in_flight: Vec<String>,
-    /// Whether that batch went with keepalive (and so outlives the page).
-    in_flight_keepalive: bool,
-    /// The retry timer, when one is set.
-    timer: Option<i32>,
-    /// After a failed attempt nothing goes before the failed batch may go again, so that a
-    /// dropped network or a collector answering 503 is not tried once per batch in a row.
-    paused_until: u64,
+    delivery: Delivery,
+    /// The ingest URL.
+    url: String,
+    /// Delivery's timer, when one is set (dropping it cancels it).
+    timer: Option<Timeout>,
+    /// The request on the wire and its timeout (dropping it cancels the timeout).
+    request: Option<(u64, Timeout)>,
     /// `PT.flush()` promises waiting for the outbox to drain.
-    waiters: Vec<Resolve>,
+    waiters: Vec<js_sys::Function>,
     /// The page has gone (pagehide): its heartbeat stays `0` so the next page adopts its outbox.
     gone: bool,
     /// A write of the identity and the outbox is queued for the end of the task.
     save_queued: bool,
-    /// When the last beacon went, so that the hidden + pagehide pair of one unload beacons once.
-    last_beacon: u64,
     /// Whether the Base Event fires on page load (not when a binding fires it).
     base_on_load: bool,
     /// The transaction cookie's domain (`auto` resolved); host-only when `None`.
@@ -90,18 +82,20 @@ impl Tracker {
         let store = Store::open();
         let query = page::query();
         let ident = resume_identity(&cfg, &store, query_param(&query, "transaction_id"));
+        let seed = random16();
+        let seed = u64::from_le_bytes([
+            seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7],
+        ]);
         let tracker = Tracker {
             attribution: parse_query(&query),
             tab: uuid_v4(random16()),
-            outbox: Outbox::default(),
-            in_flight: Vec::new(),
-            in_flight_keepalive: false,
+            delivery: Delivery::new(&cfg.campaign, seed),
+            url: key(&[&cfg.collector, EVENTS_PATH]),
             timer: None,
-            paused_until: 0,
+            request: None,
             waiters: Vec::new(),
             gone: false,
             save_queued: false,
-            last_beacon: 0,
             base_on_load,
             cookie_domain: match cfg.cookie_domain.as_deref() {
                 Some("auto") => cookie::registrable_domain(),
@@ -161,12 +155,6 @@ impl Tracker {
             .set(&self.heartbeat_key(&self.tab), &decimal::string(beat));
     }
 
-    /// The page is back from the back/forward cache: its outbox is its own again.
-    pub fn revive(&mut self) {
-        self.gone = false;
-        self.heartbeat();
-    }
-
     /// Writes the identity and the outbox at the end of the current task, so that a burst of
     /// calls in one task writes them once rather than once per event (each outbox write is the
     /// whole outbox, each identity write a cookie too). Nothing ends a page between a call and
@@ -178,24 +166,34 @@ impl Tracker {
         }
         self.save_queued = true;
         at_task_end(|| {
-            with(|t| {
-                if t.save_queued {
-                    t.save_queued = false;
-                    t.save_identity();
-                    t.save_outbox();
-                }
-            });
+            with(|t| t.end_of_task());
         });
+    }
+
+    /// Writes a queued save at once (the page may not see the end of its task).
+    fn save_now(&mut self) {
+        if std::mem::take(&mut self.save_queued) {
+            self.save_identity();
+            self.save_outbox();
+        }
+    }
+
+    /// The end of a task that recorded events: they are stored, then sent as one batch.
+    fn end_of_task(&mut self) {
+        self.save_now();
+        self.delivery.drive(now());
+        self.run();
     }
 
     fn save_outbox(&mut self) {
         let k = self.outbox_key(&self.tab);
-        if self.outbox.is_empty() {
+        let outbox = self.delivery.outbox();
+        if outbox.is_empty() {
             self.store.remove(&k);
-        } else if !self.store.set(&k, &self.outbox.encode()) {
+        } else if !self.store.set(&k, &outbox.encode()) {
             error(
                 "storage full or blocked: outbox kept in memory",
-                &JsValue::from(self.outbox.len() as u32),
+                &JsValue::from(outbox.len() as u32),
             );
         }
         self.heartbeat();
@@ -205,7 +203,7 @@ impl Tracker {
     pub fn adopt_orphans(&mut self) {
         let now = now();
         let prefix = self.outbox_key("");
-        let mut adopted = false;
+        let mut adopted = Vec::new();
         for k in self.store.keys(&prefix) {
             let Some(tab) = k.strip_prefix(prefix.as_str()) else {
                 continue;
@@ -225,67 +223,70 @@ impl Tracker {
             let theirs = Outbox::decode(&self.store.get(&k).unwrap_or_default());
             self.store.remove(&k);
             self.store.remove(&hb_key);
-            for mut e in theirs.entries().iter().cloned() {
-                e.next_at = 0;
-                log_dropped(self.outbox.push(e), DropReason::Full);
-            }
-            adopted = true;
+            adopted.extend(theirs.entries().iter().cloned());
         }
-        if adopted {
-            info(
-                "adopted undelivered events",
-                &JsValue::from(self.outbox.len() as u32),
-            );
-            self.save_outbox();
+        if !adopted.is_empty() {
+            self.delivery.adopt(now, adopted);
+            self.run();
         }
     }
 
     /// Registers a click (`PT.click`): switches to a handed-over transaction, adds the click's
     /// attribution, and fires the Base Event and Base Click Sold if this lead lacks them.
     pub fn click(&mut self, opts: &JsValue, url: Option<String>, ts: Option<f64>) {
-        // One walk over the options, in the page's order (each option is independent).
-        for (k, v) in entries(opts) {
-            if v.is_undefined() || v.is_null() {
-                continue;
+        let opts = clickscript_web::props::click_options(opts).unwrap_or_else(|| {
+            if !opts.is_undefined() {
+                error("PT.click: the options must be an object, ignored", opts);
             }
-            match k.as_str() {
-                "transaction_id" => {
-                    let txn = v.as_string().unwrap_or_default();
-                    if !is_uuid(&txn) {
-                        error("PT.click: transaction_id is not a UUID, ignored", &v);
-                    } else if txn != self.ident.txn {
-                        self.ident = resume_identity(&self.cfg, &self.store, Some(txn));
+            ClickOptions::default()
+        });
+        if let Some(v) = &opts.transaction_id {
+            match v {
+                Prop::Text(txn) if is_uuid(txn) => {
+                    if *txn != self.ident.txn {
+                        self.ident = resume_identity(&self.cfg, &self.store, Some(txn.clone()));
                         self.save_identity();
                     }
                 }
-                "pid" | "source_id" => self.add_param(&k, &v),
-                // `subids` as a list gives sub1, sub2, ...; as an object, its own names.
-                "subids" | "parameters" => {
-                    let list = k == "subids" && js_sys::Array::is_array(&v);
-                    for (name, value) in entries(&v) {
-                        if list {
-                            let n = decimal::parse(&name).unwrap_or(0) + 1;
-                            self.add_param(&key(&["sub", &decimal::string(n)]), &value);
-                        } else {
-                            self.add_param(&name, &value);
-                        }
-                    }
-                }
-                _ => {}
+                Prop::Nothing => {}
+                _ => error(
+                    "PT.click: transaction_id is not a UUID, ignored",
+                    &JsValue::UNDEFINED,
+                ),
             }
         }
+        for (name, v) in [("pid", &opts.pid), ("source_id", &opts.source_id)] {
+            if let Some(v) = v {
+                self.add_param(name, v);
+            }
+        }
+        // `subids` as a list gives sub1, sub2, ...; as an object, its own names.
+        for (i, (name, v)) in opts.subids.fields.iter().enumerate() {
+            if opts.subids.list {
+                self.add_param(&key(&["sub", &decimal::string(i as u64 + 1)]), v);
+            } else {
+                self.add_param(name, v);
+            }
+        }
+        for (name, v) in opts.parameters.fields.iter() {
+            self.add_param(name, v);
+        }
         let system = self.cfg.system.clone();
-        self.fire(&system.base, &JsValue::UNDEFINED, url.clone(), ts);
-        self.fire(&system.click_sold, &JsValue::UNDEFINED, url, ts);
+        self.fire(&system.base, &Props::default(), url.clone(), ts);
+        self.fire(&system.click_sold, &Props::default(), url, ts);
     }
 
     /// Adds a click's parameter (a string or a number) to the lead's attribution.
-    fn add_param(&mut self, k: &str, v: &JsValue) {
-        // JSON.stringify of a number: Rust's float formatting would add ~10 KB to the wasm.
-        let text = v
-            .as_string()
-            .or_else(|| v.as_f64().and_then(|_| clickscript_web::globals::json(v)));
-        let Some(text) = text else { return };
+    fn add_param(&mut self, k: &str, v: &Prop) {
+        let text = match v {
+            Prop::Text(t) => t.clone(),
+            // JSON.stringify of a number: Rust's float formatting would add ~10 KB to the wasm.
+            Prop::Number(n) => match transport::to_json(n) {
+                Some(t) => t.into(),
+                None => return,
+            },
+            _ => return,
+        };
         let k = truncate(k, MAX_KEY_LEN).to_owned();
         let params = &mut self.attribution.params;
         if params.len() < MAX_FIELDS || params.contains_key(&k) {
@@ -293,21 +294,21 @@ impl Tracker {
         }
     }
 
-    /// Fires event `id` with `props` (`revenue` and free data). `url` and `ts` are those of a
-    /// call queued before the tracker started. Returns whether an event went into the outbox.
-    pub fn fire(
-        &mut self,
-        id: &str,
-        props: &JsValue,
-        url: Option<String>,
-        ts: Option<f64>,
-    ) -> bool {
+    /// Fires event `id` with a call's `props` (`revenue` and free data). `url` and `ts` are
+    /// those of a call queued before the tracker started. Returns whether it was recorded.
+    pub fn fire(&mut self, id: &str, props: &Props, url: Option<String>, ts: Option<f64>) -> bool {
         let Some(def) = self.may_fire(id) else {
             return false;
         };
-        let (data, revenue) = read_props(props, &def);
-        let prop = |name: &str| get(props, name).as_f64();
-        let payout = def.payout.as_ref().and_then(|a| a.resolve(prop, |_| None));
+        let (data, revenue, refused) = event_data(props, &def);
+        for r in refused {
+            let (what, name) = r.describe();
+            error(what, &name.into());
+        }
+        let payout = def
+            .payout
+            .as_ref()
+            .and_then(|a| a.resolve(|n| props.number(n), |_| None));
         self.record(def, data, revenue, payout, url, ts)
     }
 
@@ -318,7 +319,9 @@ impl Tracker {
         };
         // A form's field gives an amount as text: JavaScript's strict Number reads it.
         let field = |name: &str| match data.get(name) {
-            Some(Scalar::Text(t)) if !t.trim_ascii().is_empty() => Some(js_number(t)),
+            Some(Scalar::Text(t)) if !t.trim_ascii().is_empty() => {
+                Some(clickscript_web::globals::number(t))
+            }
             Some(Scalar::Number(n)) => Some(*n),
             _ => None,
         };
@@ -331,7 +334,7 @@ impl Tracker {
     }
 
     /// The definition of `id` if it may fire now: configured, and not a once-per-lead event
-    /// this lead already has.
+    /// this lead already has (delivered, or still on its way).
     fn may_fire(&mut self, id: &str) -> Option<EventDef> {
         let Some(def) = self.cfg.event(id).cloned() else {
             error("unknown event ID, not sent", &id.into());
@@ -369,7 +372,8 @@ impl Tracker {
             .filter(|t| *t > 0.0 && *t <= now as f64)
             .map(|t| t as u64)
             .unwrap_or(now);
-        let seq = self.ident.note_event(&def.id, !def.multi, now);
+        let once = (!def.multi).then(|| def.id.clone());
+        let seq = self.ident.note_event(&def.id, once.is_some(), now);
         let event = Event {
             uid: uuid_v7(now, random16()),
             event_id: def.id,
@@ -391,17 +395,26 @@ impl Tracker {
             consent: None,
             bot: page::webdriver(),
         };
-        let body = event_json(&event, &js_float);
-        info("event", &JsValue::from_str(&body));
-        let dropped = self.outbox.push(Entry {
-            uid: event.uid,
-            body,
-            attempts: 0,
-            next_at: 0,
-            created: now,
-        });
-        log_dropped(dropped, DropReason::Full);
-        self.save_soon();
+        let Some(body) = transport::to_json(&event) else {
+            error(
+                "event could not be serialized, not sent",
+                &event.event_id.as_str().into(),
+            );
+            return false;
+        };
+        info("event", &body);
+        self.delivery.record(
+            now,
+            Entry {
+                uid: event.uid,
+                body: body.into(),
+                attempts: 0,
+                next_at: 0,
+                created: now,
+                once,
+            },
+        );
+        self.run();
         true
     }
 
@@ -418,156 +431,130 @@ impl Tracker {
         }
     }
 
-    /// Adds a `PT.flush()` waiter.
-    pub fn wait_for_flush(&mut self, resolve: Resolve) {
+    /// `PT.flush()`: `resolve` learns whether the outbox emptied (`true`) or an attempt failed.
+    pub fn flush(&mut self, resolve: js_sys::Function) {
         self.waiters.push(resolve);
+        self.delivery.flush(now());
+        self.run();
     }
 
-    fn settle_waiters(&mut self, delivered: bool) {
-        for w in self.waiters.drain(..) {
-            w.call(&JsValue::NULL, delivered);
-        }
-    }
-
-    /// The next batch to send (URL, body, whether with keepalive), or `None` when one is on the
-    /// wire or nothing is due (then a timer is set for the next due entry).
-    fn take_batch(&mut self) -> Option<(String, String, bool)> {
-        if !self.in_flight.is_empty() {
-            return None;
-        }
-        let now = now();
-        if now < self.paused_until {
-            self.settle_waiters(false);
-            self.arm(self.paused_until - now);
-            return None;
-        }
-        let expired = self.outbox.expire(now);
-        if !expired.is_empty() {
-            log_dropped(expired, DropReason::Expired);
-            self.save_outbox();
-        }
-        let batch = self.outbox.next_batch(now);
-        if batch.is_empty() {
-            match self.outbox.next_due() {
-                None => self.settle_waiters(true),
-                Some(due) => {
-                    self.settle_waiters(false);
-                    self.arm(due.saturating_sub(now));
-                }
-            }
-            return None;
-        }
-        let bodies: Vec<&str> = batch.iter().map(|e| e.body.as_str()).collect();
-        let body = batch_body(&self.cfg.campaign, now, &bodies);
-        self.in_flight = batch.iter().map(|e| e.uid.clone()).collect();
-        self.in_flight_keepalive = body.len() <= MAX_KEEPALIVE_BYTES;
-        if let Some(t) = self.timer.take() {
-            cancel(t);
-        }
-        self.heartbeat();
-        let url = key(&[&self.cfg.collector, EVENTS_PATH]);
-        Some((url, body, self.in_flight_keepalive))
-    }
-
-    /// Applies the collector's answer to the batch on the wire.
-    fn settle(&mut self, answer: transport::Answer) {
-        let uids = std::mem::take(&mut self.in_flight);
-        match outcome(answer.status, answer.retry_after.as_deref()) {
-            Outcome::Delivered => {
-                info("delivered", &JsValue::from(uids.len() as u32));
-                self.paused_until = 0;
-                self.outbox.remove(&uids);
-                // The collector is back: what waits out a backoff goes now, not up to 60 s later.
-                self.outbox.release(now());
-            }
-            Outcome::Refused => {
-                let status = JsValue::from(answer.status.unwrap_or(0));
-                error(
-                    "collector refused the batch (HTTP status), dropped",
-                    &status,
-                );
-                let gone = self.outbox.remove(&uids);
-                log_dropped(gone, DropReason::Refused);
-            }
-            Outcome::Retry { after_ms } => {
-                let now = now();
-                let jitter = js_sys::Math::random();
-                self.paused_until = self
-                    .outbox
-                    .retry_later(&uids, now, |attempt| retry_delay(attempt, jitter, after_ms));
-                let status = JsValue::from(answer.status.unwrap_or(0));
-                error(
-                    "delivery failed (HTTP status, 0 = network), will retry",
-                    &status,
-                );
-                self.settle_waiters(false);
-                self.arm(self.paused_until.saturating_sub(now));
-            }
-        }
-        self.save_outbox();
-    }
-
-    fn arm(&mut self, delay_ms: u64) {
-        if let Some(t) = self.timer.take() {
-            cancel(t);
-        }
-        let delay = delay_ms.min(i32::MAX as u64) as u32;
-        self.timer = Some(after(delay, drain));
-    }
-
-    /// Hands what is left to `sendBeacon` when the page is hidden or goes away. Events stay in
-    /// the outbox: a later page or this one, if it comes back, sends them again under the same
-    /// uids (the collector answers duplicates), so a beacon that silently failed loses nothing.
+    /// The page is hidden or going away (`page_gone`): what is left goes by beacon, and the
+    /// outbox and identity are written at once.
     pub fn on_hide(&mut self, page_gone: bool) {
         self.gone |= page_gone;
+        self.delivery.hidden(now());
+        self.run();
+        self.save_queued = true;
+        self.save_now();
+    }
+
+    /// The page is visible again, or back from the back/forward cache (`revived`): its outbox is
+    /// its own again, and what waits out a pause goes at once.
+    pub fn on_show(&mut self, revived: bool) {
+        if revived {
+            self.gone = false;
+            self.heartbeat();
+        }
+        self.delivery.released(now());
+        self.run();
+    }
+
+    /// The browser is back online: what waits goes at once.
+    pub fn on_online(&mut self) {
+        self.delivery.released(now());
+        self.run();
+    }
+
+    /// Carries out what delivery decided, until it has nothing more to do.
+    fn run(&mut self) {
         let now = now();
-        // Chromium fires visibilitychange (hidden) and pagehide for one unload: beacon once.
-        if now.saturating_sub(self.last_beacon) > 1_000 {
-            self.last_beacon = now;
-            self.beacon_pending(now);
+        while let Some(action) = self.delivery.poll(now) {
+            match action {
+                Action::Send(out) => self.send(out),
+                Action::Beacon(out) => {
+                    let sent = transport::batch_body(&out.batch)
+                        .is_some_and(|body| transport::beacon(&self.url, &body));
+                    if sent {
+                        info("beacon", &JsValue::from(out.uids.len() as u32));
+                    }
+                    self.delivery.beaconed(now, &out.uids, sent);
+                }
+                Action::SetTimer(at) => {
+                    let delay = at.saturating_sub(now).min(i32::MAX as u64) as u32;
+                    self.timer = Some(Timeout::new(delay, || {
+                        with(|t| {
+                            t.timer = None;
+                            t.delivery.timer_fired(clickscript_web::now());
+                            t.run();
+                        });
+                    }));
+                }
+                Action::Persist => self.save_soon(),
+                Action::Flushed(empty) => {
+                    for w in self.waiters.drain(..) {
+                        let _ = w.call1(&JsValue::NULL, &JsValue::from_bool(empty));
+                    }
+                }
+                Action::Delivered { entries, .. } => {
+                    info("delivered", &JsValue::from(entries.len() as u32));
+                }
+                Action::Dropped {
+                    entries,
+                    reason,
+                    detail,
+                } => {
+                    error(reason.as_str(), &detail.into());
+                    for e in &entries {
+                        info("dropped", &e.body.as_str().into());
+                        // A once-per-lead event that never arrived does not count: the lead
+                        // may fire it again.
+                        if let Some(id) = &e.once {
+                            self.ident.forget(id);
+                            self.save_soon();
+                        }
+                    }
+                }
+                Action::Retrying { detail, .. } => {
+                    error("delivery failed, will retry", &detail.into());
+                }
+                Action::Adopted(n) => info("adopted undelivered events", &JsValue::from(n as u32)),
+                Action::BeaconRefused(n) => error("beacon refused", &JsValue::from(n as u32)),
+            }
         }
-        // A write queued for the end of the task goes now: the page may not see that end.
-        if self.save_queued {
-            self.save_queued = false;
-            self.save_identity();
-        }
-        self.save_outbox();
     }
 
-    fn beacon_pending(&mut self, now: u64) {
-        let url = key(&[&self.cfg.collector, EVENTS_PATH]);
-        // A batch on the wire with keepalive outlives the page; one without (a large backlog)
-        // is cancelled with it, so its events go by beacon too (the collector answers the
-        // duplicate if both arrive).
-        let mut rest = Outbox::default();
-        for e in self.outbox.entries() {
-            if !(self.in_flight_keepalive && self.in_flight.contains(&e.uid)) {
-                rest.push(e.clone());
+    /// POSTs a batch; its answer, or its timeout, goes back to delivery.
+    fn send(&mut self, out: Outgoing) {
+        self.heartbeat();
+        let request = out.request;
+        let Some(body) = transport::batch_body(&out.batch) else {
+            self.delivery.answered(now(), request, Default::default());
+            return;
+        };
+        let controller = transport::abort_controller();
+        let signal = controller.as_ref().map(|c| c.signal());
+        // One hung request must not stall the outbox: abort it after a bounded time.
+        let timeout = Timeout::new(REQUEST_TIMEOUT_MS as u32, move || {
+            if let Some(c) = controller {
+                c.abort();
             }
-        }
-        let mut beaconed = Vec::new();
-        loop {
-            let batch = rest.next_batch(u64::MAX);
-            if batch.is_empty() {
-                break;
-            }
-            let uids: Vec<String> = batch.iter().map(|e| e.uid.clone()).collect();
-            let bodies: Vec<&str> = batch.iter().map(|e| e.body.as_str()).collect();
-            if !transport::beacon(&url, &batch_body(&self.cfg.campaign, now, &bodies)) {
-                error("beacon refused", &JsValue::from(uids.len() as u32));
-                break;
-            }
-            info("beacon", &JsValue::from(uids.len() as u32));
-            rest.remove(&uids);
-            beaconed.extend(uids);
-        }
-        self.outbox.defer(&beaconed, now + AFTER_BEACON_MS);
-    }
-}
-
-fn log_dropped(dropped: Vec<Entry>, why: DropReason) {
-    for e in dropped {
-        error(why.as_str(), &JsValue::from(e.body));
+            with(|t| {
+                t.delivery.timed_out(now(), request);
+                t.run();
+            });
+        });
+        self.request = Some((request, timeout));
+        let url = self.url.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let answer = transport::post(&url, &body, out.keepalive, signal.as_ref()).await;
+            with(|t| {
+                if t.request.as_ref().is_some_and(|(r, _)| *r == request) {
+                    t.request = None;
+                }
+                t.delivery.answered(now(), request, answer);
+                t.run();
+            });
+        });
     }
 }
 
@@ -599,99 +586,4 @@ fn merged(landing: &Attribution, url: &str) -> Attribution {
     a.params.extend(own.params);
     a.click_ids.extend(own.click_ids);
     a
-}
-
-fn entries(obj: &JsValue) -> Vec<(String, JsValue)> {
-    if !obj.is_object() {
-        return Vec::new();
-    }
-    js_sys::Object::entries(obj.unchecked_ref())
-        .iter()
-        .filter_map(|pair| {
-            // Object.entries gives [key, value] arrays, keys as strings.
-            let pair: &js_sys::Array = pair.unchecked_ref();
-            Some((pair.get(0).as_string()?, pair.get(1)))
-        })
-        .collect()
-}
-
-/// JavaScript's strict conversion of text to a number (`"30abc"` is NaN, not 30); Rust's float
-/// parser would add ~20 KB to the wasm.
-fn js_number(text: &str) -> f64 {
-    clickscript_web::globals::number(text)
-}
-
-/// A trigger's data as the triggers extension hands it over: an object of strings, already held
-/// to the collector's limits (the extension is the only caller: the loader keeps the
-/// clickscript's exports from the page).
-pub fn trigger_data(obj: &JsValue) -> Fields<Scalar> {
-    let mut data = Fields::default();
-    for (k, v) in entries(obj) {
-        if let Some(text) = v.as_string() {
-            data.insert(k, Scalar::Text(text));
-        }
-    }
-    data
-}
-
-/// Free data and revenue from a call's props: scalars only, within the collector's limits.
-fn read_props(props: &JsValue, def: &EventDef) -> (Fields<Scalar>, Option<f64>) {
-    let mut data = Fields::default();
-    let prop = |name: &str| get(props, name).as_f64();
-    let mut revenue = def.revenue.as_ref().and_then(|a| a.resolve(prop, |_| None));
-    for (k, v) in entries(props) {
-        if k == "revenue" {
-            match v.as_f64().filter(|r| r.is_finite() && *r >= 0.0) {
-                Some(r) => revenue = Some(r),
-                None => error("revenue must be a non-negative number, ignored", &v),
-            }
-            continue;
-        }
-        if k.is_empty() || k.len() > MAX_KEY_LEN || data.len() >= MAX_FIELDS {
-            error(
-                "data field dropped (empty or long key, or too many fields)",
-                &k.into(),
-            );
-            continue;
-        }
-        let value = if let Some(b) = v.as_bool() {
-            Scalar::Bool(b)
-        } else if let Some(n) = v.as_f64().filter(|n| n.is_finite()) {
-            Scalar::Number(n)
-        } else if let Some(s) = v.as_string() {
-            Scalar::Text(truncate(&s, MAX_TEXT_LEN).to_owned())
-        } else {
-            error(
-                "data field dropped: not a string, number or boolean",
-                &k.into(),
-            );
-            continue;
-        };
-        data.insert(k, value);
-    }
-    (data, revenue)
-}
-
-/// Writes a finite float as JavaScript does (`n.toString()` is its JSON).
-fn js_float(n: f64, out: &mut String) {
-    if let Some(text) = clickscript_web::globals::json(&JsValue::from_f64(n)) {
-        out.push_str(&text);
-    }
-}
-
-/// Sends due batches until the outbox is empty or an attempt fails. Safe to call at any time:
-/// only one batch is on the wire at once.
-pub fn drain() {
-    let Some(Some((url, body, keepalive))) = with(|t| t.take_batch()) else {
-        return;
-    };
-    transport::post(&url, &body, keepalive, |answer| {
-        let retry = answer
-            .status
-            .is_none_or(|s| matches!(outcome(Some(s), None), Outcome::Retry { .. }));
-        with(|t| t.settle(answer));
-        if !retry {
-            drain();
-        }
-    });
 }

@@ -112,6 +112,14 @@ impl Identity {
         self.seq = self.seq.max(stored.seq);
     }
 
+    /// Once-per-lead event `id` was not delivered (the collector refused it, or it was dropped
+    /// undelivered): it no longer counts as fired, so that the lead can fire it again, say once
+    /// the operator has allowed the page's origin. What makes it count for sure is the
+    /// collector's answer: stored, or a duplicate of one stored before.
+    pub fn forget(&mut self, id: &str) {
+        self.fired.retain(|f| f != id);
+    }
+
     /// Records an event fired at `now` and returns its sequence number.
     pub fn note_event(&mut self, id: &str, once: bool, now: u64) -> u32 {
         if once && !self.has_fired(id) {
@@ -290,6 +298,19 @@ mod tests {
         other.note_event("signup", true, NOW);
         a.merge(&other);
         assert!(!a.has_fired("signup"));
+    }
+
+    #[test]
+    fn a_refused_once_per_lead_event_can_fire_again() {
+        let mut id = Identity::resume(Sources::default(), NOW, 30, ids());
+        id.note_event("base", true, NOW);
+        id.note_event("purchase", true, NOW);
+        assert!(id.has_fired("base"));
+        id.forget("base");
+        assert!(!id.has_fired("base"));
+        assert!(id.has_fired("purchase"));
+        let back = Identity::decode(&id.encode()).unwrap();
+        assert_eq!(back.fired, ["purchase"]);
     }
 
     #[test]

@@ -7,11 +7,13 @@
 pub mod attribution;
 pub mod config;
 pub mod decimal;
+pub mod delivery;
 pub mod event;
 pub mod identity;
 pub mod ids;
 pub mod limits;
 pub mod outbox;
+pub mod props;
 pub mod text;
 pub mod trigger;
 pub mod wire;

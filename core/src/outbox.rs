@@ -4,17 +4,19 @@
 //! than the stored bound is still delivered while the page is open, without crowding out the
 //! host page's own storage.
 //!
-//! Entries hold their event already serialized, so a batch is a string join and its size is
-//! known exactly. The stored form is one entry per line (`uid TAB attempts TAB next_at TAB
-//! created TAB body`): JSON.stringify never leaves a raw tab or newline in its output, and a
-//! line format needs no JSON parser in the browser build.
+//! Entries hold their event already serialized (by the browser's `JSON.stringify`), so the size
+//! of a batch is known exactly. The stored form is one entry per line (`uid TAB attempts TAB
+//! next_at TAB created TAB once TAB body`, `once` empty for a multi-trigger event; lines without
+//! it, as written before it existed, are still read): JSON.stringify never leaves a raw tab or
+//! newline in its output, and a line format needs no JSON parser in the browser build.
 
 use super::decimal;
 use super::text;
 
 use super::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
-use super::wire::ENVELOPE_BYTES;
 
+/// Upper bound of a batch's envelope around its events (`{"v":1,"cid":…,"sent_at":…,"events":[]}`).
+pub const ENVELOPE_BYTES: usize = 128;
 /// Most entries kept in memory; beyond it the oldest is dropped.
 pub const MAX_ENTRIES: usize = 2000;
 /// Most bytes of event bodies kept in memory; beyond it the oldest are dropped.
@@ -25,13 +27,6 @@ pub const MAX_BYTES: usize = 2 * 1024 * 1024;
 pub const MAX_STORED_BYTES: usize = 256 * 1024;
 /// An event still undelivered after a week is dropped.
 pub const MAX_AGE_MS: u64 = 7 * 24 * 60 * 60 * 1000;
-/// First retry delay.
-pub const RETRY_BASE_MS: u64 = 1_000;
-/// Longest retry delay.
-pub const RETRY_MAX_MS: u64 = 60_000;
-/// Longest `Retry-After` honoured, so that a wrong header cannot park events for days.
-pub const RETRY_AFTER_MAX_MS: u64 = 60 * 60 * 1000;
-
 /// One event waiting for the collector.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -45,6 +40,9 @@ pub struct Entry {
     pub next_at: u64,
     /// When it was fired (Unix ms).
     pub created: u64,
+    /// The event's ID when it is a once-per-lead event: the lead counts it as fired only while
+    /// it may still be delivered, so a refused or dropped one can fire again.
+    pub once: Option<String>,
 }
 
 /// The ordered, bounded queue of undelivered events.
@@ -68,52 +66,11 @@ impl DropReason {
     /// For debug logs.
     pub fn as_str(self) -> &'static str {
         match self {
-            DropReason::Full => "outbox full",
-            DropReason::Expired => "undelivered for 7 days",
-            DropReason::Refused => "refused by the collector",
+            DropReason::Full => "outbox full, dropped",
+            DropReason::Expired => "undelivered for 7 days, dropped",
+            DropReason::Refused => "collector refused the batch, dropped",
         }
     }
-}
-
-/// What the collector's answer means for a batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Stored (or already stored): remove the events.
-    Delivered,
-    /// Bad batch or event: remove the events, never retry.
-    Refused,
-    /// Try again later, not before `after_ms` when the collector said so.
-    Retry {
-        /// The collector's `Retry-After`, in ms.
-        after_ms: Option<u64>,
-    },
-}
-
-/// Reads a response: `status` is `None` for a network error; `retry_after` is the header.
-pub fn outcome(status: Option<u16>, retry_after: Option<&str>) -> Outcome {
-    match status {
-        Some(200..=299) => Outcome::Delivered,
-        Some(408 | 429) | Some(500..=599) | None => Outcome::Retry {
-            after_ms: retry_after
-                .and_then(|s| decimal::parse(s.trim_ascii()))
-                .map(|s| (s * 1000).min(RETRY_AFTER_MAX_MS)),
-        },
-        Some(400..=499) => Outcome::Refused,
-        // 1xx/3xx never come back from fetch for a POST; treat anything odd as transient.
-        Some(_) => Outcome::Retry { after_ms: None },
-    }
-}
-
-/// Delay before retry number `attempt` (1 for the first retry): exponential from 1 s, capped at
-/// 60 s, with equal jitter (`jitter` in `[0, 1)`) so that many pages recovering from one outage
-/// do not all come back at the same instant; never sooner than the collector's `Retry-After`.
-pub fn retry_delay(attempt: u32, jitter: f64, after_ms: Option<u64>) -> u64 {
-    let exp = RETRY_BASE_MS
-        .saturating_mul(1u64 << attempt.saturating_sub(1).min(16))
-        .min(RETRY_MAX_MS);
-    let half = exp / 2;
-    let delay = half + (half as f64 * jitter.clamp(0.0, 1.0)) as u64;
-    delay.max(after_ms.unwrap_or(0))
 }
 
 impl Outbox {
@@ -239,8 +196,9 @@ impl Outbox {
     pub fn encode(&self) -> String {
         let mut s = String::with_capacity(self.bytes().min(MAX_STORED_BYTES));
         for e in &self.entries {
-            // uid, three numbers, tabs and newline: at most 36 + 10 + 20 + 20 + 5 bytes.
-            if s.len() + e.body.len() + 91 > MAX_STORED_BYTES {
+            let once = e.once.as_deref().unwrap_or("");
+            // uid, three numbers, tabs and newline: at most 36 + 10 + 20 + 20 + 6 bytes.
+            if s.len() + e.body.len() + once.len() + 92 > MAX_STORED_BYTES {
                 break;
             }
             for part in [
@@ -248,6 +206,7 @@ impl Outbox {
                 &decimal::string(e.attempts.into()),
                 &decimal::string(e.next_at),
                 &decimal::string(e.created),
+                once,
             ] {
                 s.push_str(part);
                 s.push('\t');
@@ -267,8 +226,13 @@ impl Outbox {
                 let (uid, rest) = text::split_once(line, b'\t')?;
                 let (attempts, rest) = text::split_once(rest, b'\t')?;
                 let (next_at, rest) = text::split_once(rest, b'\t')?;
-                let (created, body) = text::split_once(rest, b'\t')?;
+                let (created, rest) = text::split_once(rest, b'\t')?;
+                let (once, body) = match rest.starts_with('{') {
+                    true => ("", rest),
+                    false => text::split_once(rest, b'\t')?,
+                };
                 Some(Entry {
+                    once: Some(once).filter(|o| !o.is_empty()).map(str::to_owned),
                     uid: Some(uid).filter(|u| !u.is_empty())?.to_owned(),
                     attempts: decimal::parse_u32(attempts)?,
                     next_at: decimal::parse(next_at)?,
@@ -295,6 +259,7 @@ mod tests {
             attempts: 0,
             next_at: 0,
             created: 1_000,
+            once: None,
         }
     }
 
@@ -410,46 +375,6 @@ mod tests {
     }
 
     #[test]
-    fn delays_grow_with_jitter_cap_and_retry_after() {
-        assert_eq!(retry_delay(1, 0.0, None), 500);
-        assert_eq!(retry_delay(1, 0.999, None), 999);
-        assert_eq!(retry_delay(2, 0.0, None), 1_000);
-        assert_eq!(retry_delay(3, 1.0, None), 4_000);
-        assert_eq!(retry_delay(30, 1.0, None), RETRY_MAX_MS);
-        assert_eq!(retry_delay(1, 0.0, Some(7_000)), 7_000);
-        assert_eq!(retry_delay(5, 0.0, Some(10)), 8_000);
-    }
-
-    #[test]
-    fn what_is_retried_and_what_is_dropped() {
-        assert_eq!(outcome(Some(200), None), Outcome::Delivered);
-        assert_eq!(outcome(Some(202), None), Outcome::Delivered);
-        for s in [400, 401, 403, 404, 413, 422] {
-            assert_eq!(outcome(Some(s), None), Outcome::Refused, "{s}");
-        }
-        for s in [Some(408), Some(429), Some(500), Some(502), Some(503), None] {
-            assert!(matches!(outcome(s, None), Outcome::Retry { .. }), "{s:?}");
-        }
-        assert_eq!(
-            outcome(Some(503), Some(" 3 ")),
-            Outcome::Retry {
-                after_ms: Some(3_000)
-            }
-        );
-        assert_eq!(
-            outcome(Some(429), Some("99999999")),
-            Outcome::Retry {
-                after_ms: Some(RETRY_AFTER_MAX_MS)
-            }
-        );
-        // An HTTP-date Retry-After is not understood: the backoff alone decides.
-        assert_eq!(
-            outcome(Some(503), Some("Wed, 21 Oct 2026 07:28:00 GMT")),
-            Outcome::Retry { after_ms: None }
-        );
-    }
-
-    #[test]
     fn old_entries_expire() {
         let mut o = Outbox::default();
         o.push(entry(0, 10));
@@ -468,9 +393,13 @@ mod tests {
         let mut e = entry(1, 30);
         e.attempts = 3;
         e.next_at = 77;
+        e.once = Some("purchase".into());
         o.push(e);
         let text = o.encode();
         assert_eq!(Outbox::decode(&text), o);
+        // A line written before `once` existed is still read.
+        let old = "u7\t0\t0\t5\t{\"a\":1}\n";
+        assert_eq!(Outbox::decode(old).entries()[0].body, "{\"a\":1}");
         let damaged = format!("garbage\nu9\tx\t1\t1\t{{}}\n{text}u8\t1\t1\t1");
         assert_eq!(Outbox::decode(&damaged), o);
     }

@@ -14,7 +14,7 @@ use wasm_bindgen::JsCast;
 use clickscript_core::event::{Fields, Scalar};
 use clickscript_core::limits::{truncate, MAX_FIELDS, MAX_KEY_LEN, MAX_TEXT_LEN};
 use clickscript_core::trigger::{url_matches, Binding, Trigger};
-use clickscript_web::callbacks::{every, listen, On};
+use clickscript_web::callbacks::{listen, target_element, Interval, On};
 use clickscript_web::console::error;
 use clickscript_web::console::info;
 use clickscript_web::globals::{get, set, Document, Window};
@@ -101,18 +101,20 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
     if has(|t| matches!(t, Trigger::Click { .. })) {
         let list = bindings.clone();
         listen(On::Document, "click", true, move |e| {
-            if let Ok(target) = e.target().dyn_into::<web_sys::Element>() {
+            if let Some(target) = target_element(e) {
                 on_click(&list, &target);
             }
-        });
+        })
+        .forget();
     }
     if has(|t| matches!(t, Trigger::Submit { .. })) {
         let list = bindings.clone();
         listen(On::Document, "submit", true, move |e| {
-            if let Ok(form) = e.target().dyn_into::<web_sys::Element>() {
+            if let Some(form) = target_element(e) {
                 on_submit(&list, &form);
             }
-        });
+        })
+        .forget();
     }
 
     if has(|t| matches!(t, Trigger::Scroll { .. })) {
@@ -132,13 +134,13 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
         check();
         // A scroll event cannot be cancelled, so this listener never holds scrolling up (what
         // `passive` guarantees for touch and wheel listeners).
-        listen(On::Window, "scroll", false, move |_| check());
+        listen(On::Window, "scroll", false, move |_| check()).forget();
     }
 
     if has(|t| matches!(t, Trigger::Engaged { .. })) {
         let list = bindings.clone();
         // One tick a second; only time the page is visible and focused counts.
-        every(1_000, move || {
+        Interval::new(1_000, move || {
             if Document::visibility_state() != "visible" || !Document::has_focus() {
                 return;
             }
@@ -151,7 +153,8 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
                 &list,
                 |t| matches!(t, Trigger::Engaged { seconds: s } if *s <= seconds),
             );
-        });
+        })
+        .forget();
     }
 
     if has(|t| matches!(t, Trigger::Seen { .. })) {
@@ -161,7 +164,7 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
     if has(|t| matches!(t, Trigger::FieldCompleted { .. })) {
         let completed = bindings.clone();
         listen(On::Document, "focusout", true, move |e| {
-            let Some(field) = e.target().dyn_into::<web_sys::Element>().ok() else {
+            let Some(field) = target_element(e) else {
                 return;
             };
             for b in completed.iter() {
@@ -174,7 +177,8 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
                     }
                 }
             }
-        });
+        })
+        .forget();
     }
 
     if has(|t| matches!(t, Trigger::Route { .. })) {
@@ -464,6 +468,6 @@ fn watch_routes(routes: Rc<Vec<Binding>>) {
     }
     for kind in ["popstate", "hashchange"] {
         let notify = on_change.clone();
-        listen(On::Window, kind, false, move |_| notify());
+        listen(On::Window, kind, false, move |_| notify()).forget();
     }
 }

@@ -1,10 +1,12 @@
-//! Event listeners and timers. The clickscript's listeners live as long as the page, so each
-//! closure is handed to the browser and forgotten. Written here rather than with gloo-events and
-//! gloo-timers: those need std, and the browser build is `no_std` for size (see `lib.rs`).
+//! Event listeners and timers as owned values, from gloo-events and gloo-timers: dropping one
+//! removes the listener or cancels the timer. Handlers that live as long as the page are
+//! `forget()`-ed where they are installed, with a comment saying so.
 
-use wasm_bindgen::prelude::*;
+use gloo_events::{EventListener, EventListenerOptions};
+use wasm_bindgen::JsCast;
+use web_sys::{Element, Event, EventTarget};
 
-use crate::globals::{Document, Event, Window};
+pub use gloo_timers::callback::{Interval, Timeout};
 
 /// Where a listener listens.
 #[derive(Clone, Copy)]
@@ -15,36 +17,33 @@ pub enum On {
     Document,
 }
 
-/// Listens to `kind` on `target` for the page's lifetime; `capture` listeners run before the
-/// page's own. (None of the clickscript's event types can be cancelled by a listener in a way
-/// `passive` would change, so the options object is not needed.)
-pub fn listen(target: On, kind: &str, capture: bool, f: impl FnMut(Event) + 'static) {
-    let f = Closure::<dyn FnMut(Event)>::new(f);
-    match target {
-        On::Window => Window::window_listen(kind, f.as_ref(), capture),
-        On::Document => Document::document_listen(kind, f.as_ref(), capture),
-    }
-    f.forget();
+/// Listens to `kind` on `target` until the returned listener is dropped. `capture` listeners
+/// run before the page's own (the clickscript's are passive: none calls `preventDefault`).
+#[must_use = "dropping the listener removes it; forget() it for the page's lifetime"]
+pub fn listen(
+    target: On,
+    kind: &'static str,
+    capture: bool,
+    f: impl FnMut(&Event) + 'static,
+) -> EventListener {
+    let target: EventTarget = match target {
+        On::Window => crate::globals::window(),
+        On::Document => crate::globals::document(),
+    };
+    let options = if capture {
+        EventListenerOptions::run_in_capture_phase()
+    } else {
+        EventListenerOptions::default()
+    };
+    EventListener::new_with_options(&target, kind, options, f)
 }
 
-/// Runs `f` once after `ms`; returns the timer's handle for [`cancel`].
-pub fn after(ms: u32, f: impl FnOnce() + 'static) -> i32 {
-    Window::set_timeout(&Closure::once_into_js(f), ms)
+/// The element an event happened on, if it happened on one.
+pub fn target_element(e: &Event) -> Option<Element> {
+    e.target()?.dyn_into::<Element>().ok()
 }
 
-/// Runs `f` at the end of the current task (a microtask).
+/// Runs `f` at the end of the current task (a microtask, after the calling code has returned).
 pub fn at_task_end(f: impl FnOnce() + 'static) {
-    Window::queue_microtask(&Closure::once_into_js(f));
-}
-
-/// Cancels a timer set by [`after`].
-pub fn cancel(handle: i32) {
-    Window::clear_timeout(handle);
-}
-
-/// Runs `f` every `ms` for the page's lifetime.
-pub fn every(ms: u32, f: impl FnMut() + 'static) {
-    let f = Closure::<dyn FnMut()>::new(f);
-    Window::set_interval(f.as_ref(), ms);
-    f.forget();
+    wasm_bindgen_futures::spawn_local(async move { f() });
 }

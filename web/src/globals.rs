@@ -9,6 +9,7 @@
 //! The triggers extension keeps web-sys for its element and observer types.
 
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 #[wasm_bindgen]
 extern "C" {
@@ -30,28 +31,12 @@ extern "C" {
     /// `window.history`.
     #[wasm_bindgen(static_method_of = Window, getter)]
     pub fn history() -> JsValue;
+    /// `document`, as the target of the clickscript's listeners.
+    #[wasm_bindgen(static_method_of = Window, getter, js_name = document)]
+    fn document_target() -> web_sys::EventTarget;
     /// `window.PT`.
     #[wasm_bindgen(static_method_of = Window, getter, js_name = PT)]
     pub fn pt() -> JsValue;
-    /// `window.fetch(url, init)`.
-    #[wasm_bindgen(static_method_of = Window)]
-    pub fn fetch(url: &str, init: &JsValue) -> Pending;
-    /// `window.setTimeout(f, ms)`.
-    #[wasm_bindgen(static_method_of = Window, js_name = setTimeout)]
-    pub fn set_timeout(f: &JsValue, ms: u32) -> i32;
-    /// `window.setInterval(f, ms)`.
-    #[wasm_bindgen(static_method_of = Window, js_name = setInterval)]
-    pub fn set_interval(f: &JsValue, ms: u32) -> i32;
-    /// `window.clearTimeout(handle)`.
-    #[wasm_bindgen(static_method_of = Window, js_name = clearTimeout)]
-    pub fn clear_timeout(handle: i32);
-    /// `window.queueMicrotask(f)`.
-    #[wasm_bindgen(static_method_of = Window, js_name = queueMicrotask)]
-    pub fn queue_microtask(f: &JsValue);
-    /// `window.addEventListener(kind, f, capture)`.
-    #[wasm_bindgen(static_method_of = Window, js_name = addEventListener)]
-    pub fn window_listen(kind: &str, f: &JsValue, capture: bool);
-
     /// `location`: unforgeable.
     #[wasm_bindgen(js_name = location)]
     pub type Location;
@@ -95,10 +80,6 @@ extern "C" {
     /// `document.cookie = c`: throws in a sandboxed frame.
     #[wasm_bindgen(catch, static_method_of = Document, setter, js_name = cookie)]
     pub fn set_cookie(c: &str) -> Result<(), JsValue>;
-    /// `document.addEventListener(kind, f, capture)`.
-    #[wasm_bindgen(static_method_of = Document, js_name = addEventListener)]
-    pub fn document_listen(kind: &str, f: &JsValue, capture: bool);
-
     /// `navigator`.
     #[wasm_bindgen(js_name = navigator)]
     pub type Navigator;
@@ -110,7 +91,7 @@ extern "C" {
     pub fn webdriver() -> bool;
     /// `navigator.sendBeacon(url, body)`: throws for some URLs and bodies, `false` over quota.
     #[wasm_bindgen(catch, static_method_of = Navigator, js_name = sendBeacon)]
-    pub fn send_beacon(url: &str, body: &str) -> Result<bool, JsValue>;
+    pub fn send_beacon(url: &str, body: &JsValue) -> Result<bool, JsValue>;
 
     /// `screen`.
     #[wasm_bindgen(js_name = screen)]
@@ -147,13 +128,6 @@ extern "C" {
     #[wasm_bindgen(js_namespace = JSON, js_name = stringify)]
     pub fn json(value: &JsValue) -> Option<String>;
 
-    /// A promise's `resolve` function.
-    #[derive(Clone)]
-    pub type Resolve;
-    /// `resolve.call(context, value)`: never throws.
-    #[wasm_bindgen(method, js_name = call)]
-    pub fn call(this: &Resolve, context: &JsValue, value: bool);
-
     /// `Reflect`.
     #[wasm_bindgen(js_name = Reflect)]
     pub type Reflect;
@@ -181,45 +155,16 @@ extern "C" {
     /// `storage.length`.
     #[wasm_bindgen(catch, method, getter)]
     pub fn length(this: &Storage) -> Result<u32, JsValue>;
+}
 
-    /// A pending promise (`fetch`'s).
-    pub type Pending;
-    /// `promise.then(onFulfilled, onRejected)`.
-    #[wasm_bindgen(method)]
-    pub fn then(this: &Pending, fulfilled: &JsValue, rejected: &JsValue);
+/// `window`, as the target of the clickscript's listeners.
+pub fn window() -> web_sys::EventTarget {
+    js_sys::global().unchecked_into()
+}
 
-    /// A `Response`, read without a type check: `fetch` fulfils with nothing else.
-    pub type Response;
-    /// `response.headers`.
-    #[wasm_bindgen(method, getter)]
-    pub fn headers(this: &Response) -> Headers;
-    /// `Headers`.
-    pub type Headers;
-    /// `headers.get(name)`.
-    #[wasm_bindgen(method)]
-    pub fn get(this: &Headers, name: &str) -> Option<String>;
-
-    /// An event's fields the clickscript reads.
-    pub type Event;
-    /// `event.target`.
-    #[wasm_bindgen(method, getter)]
-    pub fn target(this: &Event) -> JsValue;
-    /// `event.key` of a `storage` event.
-    #[wasm_bindgen(method, getter)]
-    pub fn key(this: &Event) -> Option<String>;
-    /// `event.newValue` of a `storage` event.
-    #[wasm_bindgen(method, getter, js_name = newValue)]
-    pub fn new_value(this: &Event) -> Option<String>;
-
-    /// A DOM element.
-    #[wasm_bindgen(js_name = Element)]
-    pub type Element;
-    /// `element.closest(selector)`: the selectors passed are constants the browser accepts.
-    #[wasm_bindgen(method)]
-    pub fn closest(this: &Element, selector: &str) -> Option<Element>;
-    /// `element.getAttribute(name)`.
-    #[wasm_bindgen(method, js_name = getAttribute)]
-    pub fn get_attribute(this: &Element, name: &str) -> Option<String>;
+/// `document`, as the target of the clickscript's listeners.
+pub fn document() -> web_sys::EventTarget {
+    Window::document_target()
 }
 
 /// `obj[key]`, or `undefined` when `obj` is not an object (js-sys's `Reflect::get` takes the key

@@ -10,6 +10,7 @@ pub mod console;
 pub mod cookie;
 pub mod globals;
 pub mod page;
+pub mod props;
 pub mod storage;
 pub mod transport;
 

@@ -1,11 +1,9 @@
 //! Browser adapters in headless Chromium (`wasm-pack test --headless --chrome`).
 #![cfg(target_arch = "wasm32")]
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
+use clickscript_core::event::Event;
+use clickscript_core::wire::Batch;
 use clickscript_web::{cookie, storage::Store, transport};
-use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -84,37 +82,87 @@ fn cookies_are_written_and_read() {
     assert_eq!(cookie::get("pt_test_cookie"), None);
 }
 
-/// The answer `transport::post` hands to its callback, awaited.
-async fn answer_to(url: &str, body: &str) -> transport::Answer {
-    let slot = Rc::new(RefCell::new(None));
-    let answered = js_sys::Promise::new(&mut |resolve, _reject| {
-        let slot = slot.clone();
-        transport::post(url, body, true, move |answer| {
-            *slot.borrow_mut() = Some(answer);
-            let _ = resolve.call0(&JsValue::NULL);
-        });
-    });
-    js_sys::futures::JsFuture::from(answered).await.unwrap();
-    let answer = slot.borrow_mut().take();
-    answer.expect("post called back")
-}
-
 #[wasm_bindgen_test]
 async fn a_network_error_has_no_status() {
     // Port 9 (discard) is closed on loopback: the fetch fails like a dropped network.
-    let answer = answer_to("http://127.0.0.1:9/v1/events", "{}").await;
+    let answer = transport::post("http://127.0.0.1:9/v1/events", &"{}".into(), true, None).await;
     assert_eq!(answer.status, None);
     assert_eq!(answer.retry_after, None);
 }
 
 #[wasm_bindgen_test]
+async fn an_aborted_request_reads_as_a_network_error() {
+    let controller = transport::abort_controller().unwrap();
+    controller.abort();
+    let signal = controller.signal();
+    let answer = transport::post(
+        "http://127.0.0.1:9/v1/events",
+        &"{}".into(),
+        false,
+        Some(&signal),
+    )
+    .await;
+    assert_eq!(answer.status, None);
+}
+
+#[wasm_bindgen_test]
 fn a_beacon_is_handed_to_the_browser() {
-    assert!(transport::beacon("http://127.0.0.1:9/v1/events", "{}"));
+    assert!(transport::beacon(
+        "http://127.0.0.1:9/v1/events",
+        &"{}".into()
+    ));
     // Far over the 64 KiB beacon quota: refused, not thrown.
     assert!(!transport::beacon(
         "http://127.0.0.1:9/v1/events",
-        &"z".repeat(70 * 1024)
+        &"z".repeat(70 * 1024).into()
     ));
+}
+
+fn event() -> Event {
+    let mut e: Event = serde_json::from_str(
+        r#"{"uid":"0193b8a2-f00c-7c1e-8e4a-1c2b3d4e5f60","event_id":"base","category":"lead",
+        "scope":"system","txn":"t","visitor":"v","session":"s","ts":1764190000100,"seq":1,
+        "page":{"url":"https://lp.example/?a=1","title":"Quotes \u2713 \"q\"\n"},
+        "attribution":{"params":{"utm_source":"g"},"click_ids":{"gclid":"G"}},
+        "data":{"plan":"gold","n":12.5,"ok":true,"big":1e21,"tiny":-0.000123},"revenue":25}"#,
+    )
+    .unwrap();
+    e.payout = Some(3.0);
+    e
+}
+
+#[wasm_bindgen_test]
+fn events_written_by_json_stringify_are_what_serde_writes() {
+    let text: String = transport::to_json(&event()).unwrap().into();
+    // Numbers as JavaScript writes them (`3`, not serde_json's `3.0`): the same JSON numbers.
+    assert!(text.contains(r#""revenue":25,"payout":3,"#), "{text}");
+    let back: Event = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, event());
+    // Key order is the struct's and the data's own, as the hand-written writer kept it.
+    assert!(text.starts_with(r#"{"uid":"#), "{text}");
+    assert!(
+        text.contains(r#""data":{"plan":"gold","n":12.5,"ok":true,"big":1e+21"#),
+        "{text}"
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_batch_body_is_the_envelope_with_each_event_in_place_and_its_length_is_known() {
+    let one: String = transport::to_json(&event()).unwrap().into();
+    let batch = Batch {
+        v: 1,
+        cid: "demo".into(),
+        sent_at: 1_764_190_000_123,
+        events: vec![one.clone(), one],
+    };
+    let body: String = transport::batch_body(&batch).unwrap().into();
+    assert_eq!(body.len(), batch.json_len(), "{body}");
+    let read: Batch = serde_json::from_str(&body).unwrap();
+    assert_eq!(read.events, vec![event(), event()]);
+    assert_eq!(
+        (read.cid.as_str(), read.sent_at),
+        ("demo", 1_764_190_000_123)
+    );
 }
 
 fn js(json: &str) -> wasm_bindgen::JsValue {
