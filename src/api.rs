@@ -95,6 +95,14 @@ pub fn flush() -> js_sys::Promise {
     })
 }
 
+/// `PT.urlParameter(name)`: a query parameter of the page, decoded, from the same parsing as the
+/// captured attribution (for a repeated parameter the first non-empty value); null when absent.
+#[wasm_bindgen(js_name = urlParameter)]
+pub fn url_parameter(name: String) -> JsValue {
+    clickscript_core::attribution::query_param(&clickscript_web::page::query(), &name)
+        .map_or(JsValue::NULL, JsValue::from)
+}
+
 /// `PT.transactionId()`.
 #[wasm_bindgen(js_name = transactionId)]
 pub fn transaction_id() -> JsValue {

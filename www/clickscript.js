@@ -1,10 +1,12 @@
 /* Clickscript loader. Defines window.PT as a queue, loads the WebAssembly clickscript without
    blocking the page, then replays the queue in order. If WebAssembly cannot run (a CSP without
-   'wasm-unsafe-eval', an old browser) it loads fallback.js, which still delivers the Base Event
-   and the queued calls. Served by the collector at /sdk/CAMPAIGN/clickscript.js with the
-   campaign's configuration inlined, or used as a static file with data-campaign and
-   data-collector attributes (the configuration is then fetched). Nothing here throws.
-   The build minifies it (pkg/loader.js); the collector serves that. */
+   'wasm-unsafe-eval', an old browser) or the clickscript cannot start, it loads fallback.js,
+   which still delivers the Base Event and the queued calls. Served by the collector at
+   /sdk/CAMPAIGN/clickscript.js with the campaign's configuration inlined, or used as a static
+   file with data-campaign and data-collector attributes (the configuration is then fetched).
+   Nothing here throws into the page, and nothing relies on a global the page may have replaced
+   (JSON, Array methods, localStorage, fetch) without a guard. The build minifies it
+   (pkg/loader.js); the collector serves that. */
 ((w, d) => {
   let PT = w.PT;
   // A second copy of the tag does nothing at all.
@@ -15,50 +17,66 @@
   const base = (cfg ? cfg.collector : at('data-collector')) || '';
   const cid = cfg ? cfg.campaign : at('data-campaign');
   const debug = /[?&]pt_debug=1/.test(location.search) || at('data-debug') != null;
-  const q = (PT && PT.q) || [];
   const log = (m, e) => debug && console.warn('[clickscript] ' + m, e);
+  const attempt = (f, or) => { try { return f(); } catch (e) { return or; } };
+  // The queue is a plain array walked by index: the page may have replaced Array.prototype methods.
+  const q = (PT && PT.q) || [];
+  let n = q.length;
+  // Until the clickscript runs, a call joins the queue; then it is made at once.
+  let add = (c) => { q[n++] = c; };
   // Calls before load are queued with the page URL and time of the call.
   const queue = (name) => (...args) => {
     const c = [name, args, location.href, Date.now()];
     // PT.click and PT.flush return promises (PT.event does not).
-    const p = name != 'event' ? new Promise((r) => { c[4] = r; }) : undefined;
-    q.push(c);
+    const p = name != 'event' ? attempt(() => new Promise((r) => { c[4] = r; })) : undefined;
+    add(c);
     return p;
   };
+  // A query parameter as the captured attribution has it: the first non-empty value, else ''.
+  const urlParameter = (name) => attempt(() => {
+    const all = new URLSearchParams(location.search).getAll(name);
+    return all.length ? all.find((v) => v) || '' : null;
+  }, null);
   PT = w.PT = {
     v: 1, q,
-    event: queue('event'), click: queue('click'), flush: queue('flush'),
-    urlParameter: (n) => new URLSearchParams(location.search).get(n),
-    transactionId: () => (d.cookie.match('(^|; )pt_txn_' + cid + '=([^;]*)') || [])[2] || null,
+    event: queue('event'), click: queue('click'), flush: queue('flush'), urlParameter,
+    transactionId: () => attempt(() => (d.cookie.match('(^|; )pt_txn_' + cid + '=([^;]*)') || [])[2] || null, null),
   };
   // A visitor who leaves before the WebAssembly ran: the queued calls wait in localStorage for
   // the next page of this origin, which replays them with their own URL and time.
   const key = 'pt_q_' + cid;
   let started;
-  const keep = (v) => { try { v ? localStorage.setItem(key, v) : localStorage.removeItem(key); } catch (e) { } };
-  try { q.unshift(...(JSON.parse(localStorage.getItem(key)) || [])); } catch (e) { }
+  const keep = (v) => attempt(() => v ? localStorage.setItem(key, v) : localStorage.removeItem(key));
+  attempt(() => { q.unshift(...JSON.parse(localStorage.getItem(key))); n = q.length; });
   keep();
-  addEventListener('pagehide', () => started || !q.length || keep(JSON.stringify(q.map((c) => c.slice(0, 4)))));
+  // (A call's promise, c[4], is written as null.)
+  addEventListener('pagehide', () => started || !n || keep(attempt(() => JSON.stringify(q))));
   // Back from the back/forward cache: this page replays its queue itself.
   addEventListener('pageshow', (e) => e.persisted && !started && keep());
   const replay = (api) => {
     started = 1;
     keep();
+    // PT.click(options) takes the call's URL and time after its one argument.
     const call = (c) => {
       try {
-        const r = api[c[0]](c[1][0], c[1][1], c[2], c[3]);
+        const a = c[1] || [];
+        const r = c[0] == 'click' ? api.click(a[0], c[2], c[3]) : api[c[0]](a[0], a[1], c[2], c[3]);
         c[4] && c[4](r);
       } catch (e) { log('call failed', e); c[4] && c[4](c[0] == 'flush' ? false : null); }
     };
-    PT.transactionId = () => { try { return api.transactionId(); } catch (e) { return null; } };
-    while (q.length) call(q.shift());
+    PT.transactionId = () => attempt(() => api.transactionId(), null);
+    if (api.urlParameter) PT.urlParameter = (name) => attempt(() => api.urlParameter(name), null);
+    for (let i = 0; i < n; i++) call(q[i]);
+    n = 0;
+    add = call;
     q.push = call;
   };
   const fallback = (e) => {
     log('no wasm', e);
     const s = d.createElement('script');
     s.src = base + '/fallback.js';
-    s.onload = () => { try { replay(w.__ptFallback(cfg, debug)); } catch (e2) { log('fallback failed', e2); } };
+    // If the fallback cannot run either, the queue is given up: it would fail on every page.
+    s.onload = () => { try { replay(w.__ptFallback(cfg, debug)); } catch (e2) { log('fallback failed', e2); started = 1; keep(); } };
     d.head.append(s);
   };
   // A package (`_bg.wasm` and its `.js` glue): the wasm downloads while the glue is imported.
@@ -70,16 +88,20 @@
     cfg = config;
     let tz;
     // cfg.pkg: the clickscript; cfg.ext: the campaign's triggers, once the first event is out.
-    load(cfg.pkg, (m) => {
-      try {
-        m.start(cfg, debug, tz) && (replay(m), cfg.ext && load(cfg.ext, (t) => t.start(cfg, debug, m.fire)).catch(log));
-      } catch (e) { log('start failed', e); }
-    }).catch(fallback);
+    attempt(() => load(cfg.pkg, (m) => {
+      // A clickscript that cannot start (a configuration it refuses, a bug) hands over to the
+      // fallback, so the queue is delivered rather than saved again on every page.
+      if (!attempt(() => m.start(cfg, debug, tz), false)) return fallback('start failed');
+      replay(m);
+      cfg.ext && load(cfg.ext, (t) => t.start(cfg, debug, m.fire)).catch(log);
+    }).catch(fallback), null) || fallback('no loader');
     // Looked up while the wasm downloads (Chromium's first Intl call takes some 20 ms).
-    tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    tz = attempt(() => Intl.DateTimeFormat().resolvedOptions().timeZone, '');
   };
   if (cfg) start(cfg);
-  else fetch(base + '/v1/campaigns/' + cid + '/config')
+  else attempt(() => fetch(base + '/v1/campaigns/' + cid + '/config')
     .then((r) => r.ok ? r.json() : Promise.reject(r.status))
-    .then(start, (e) => log('no config', e));
+    // A campaign the collector does not serve (4xx) never will: its queue is given up rather
+    // than saved again on every page; a network error or a 5xx keeps it for the next page.
+    .then(start, (e) => { log('no config', e); if (e >= 400 && e < 500) { started = 1; keep(); } }));
 })(window, document);

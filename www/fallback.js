@@ -17,6 +17,33 @@
     };
     var isId = function (s) { return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s || ''); };
     var cid = cfg.campaign, now = Date.now(), day = 864e5;
+    // Values cut to the collector's limits in UTF-8 bytes (core/src/limits.rs), on a character.
+    var cut = function (v, max) {
+      v = String(v);
+      if (v.length * 3 <= max) return v;
+      var b = new TextEncoder().encode(v), n = max;
+      if (b.length <= max) return v;
+      while (n > 0 && (b[n] & 192) == 128) n--;
+      return new TextDecoder().decode(b.subarray(0, n));
+    };
+    // cookie_domain "auto": the page's registrable domain, as the browser knows it (the first
+    // parent domain, shortest first, on which it keeps a probe cookie), as the WebAssembly does.
+    var domain = cfg.cookie_domain;
+    if (domain == 'auto') {
+      domain = null;
+      var host = location.hostname, labels = host.split('.');
+      var probe = function (c) {
+        d.cookie = 'pt_domain_probe=1; Max-Age=10; Path=/; Domain=' + c;
+        var kept = /(^|; )pt_domain_probe=1/.test(d.cookie);
+        if (kept) d.cookie = 'pt_domain_probe=; Max-Age=0; Path=/; Domain=' + c;
+        return kept;
+      };
+      if (labels.length > 1 && !/^[\d.]+$/.test(host) && host.indexOf(':') < 0) {
+        for (var i = labels.length - 2; i >= 0 && !domain; i--) {
+          if (probe(labels.slice(i).join('.'))) domain = labels.slice(i).join('.');
+        }
+      }
+    }
     var get = function (k) { try { return localStorage.getItem(k); } catch (e) { return null; } };
     var put = function (k, v) { try { localStorage.setItem(k, v); } catch (e) { log('storage blocked', e); } };
     var params = new URLSearchParams(location.search);
@@ -35,17 +62,20 @@
     };
     var save = function () {
       d.cookie = 'pt_txn_' + cid + '=' + id.txn + '; Max-Age=' + Math.floor((id.exp - Date.now()) / 1000) + '; Path=/; SameSite=Lax'
-        + (cfg.cookie_domain ? '; Domain=' + cfg.cookie_domain : '') + (location.protocol == 'https:' ? '; Secure' : '');
+        + (domain ? '; Domain=' + domain : '') + (location.protocol == 'https:' ? '; Secure' : '');
       put('pt_id_' + cid, ['1', id.txn, id.exp, id.visitor, id.session, Date.now(), id.seq, id.fired.join(',')].join('|'));
     };
     var attribution = function (url) {
       var a = { params: {}, click_ids: {} }, ids = ['gclid', 'gbraid', 'wbraid', 'fbclid', 'msclkid', 'ttclid', 'li_fat_id', 'twclid'];
       try {
         new URL(url).searchParams.forEach(function (v, k) {
+          k = cut(k, 64);
           if (!k || k == 'pt_debug' || k == 'transaction_id') return;
           var m = ids.indexOf(k) >= 0 ? a.click_ids : a.params;
           if (m === a.click_ids && !v) return;
-          if (!m[k]) m[k] = v.slice(0, 512);
+          // The first non-empty value wins; at most 50 parameters (and 50 click IDs).
+          if (!(k in m) && Object.keys(m).length >= 50) return;
+          if (!m[k]) m[k] = cut(v, 512);
         });
       } catch (e) { }
       return a;
@@ -61,18 +91,23 @@
       // Amounts: fixed, or a number among the call's props ({prop: NAME}); no form fields here.
       var amount = function (a) { return typeof a == 'number' ? a : a && props && typeof props[a.prop] == 'number' ? props[a.prop] : null; };
       var data = {}, revenue = amount(def.revenue), payout = amount(def.payout);
+      var fields = 0;
       for (var k in props || {}) {
+        if (!Object.prototype.hasOwnProperty.call(props, k)) continue;
         var v = props[k];
-        if (k == 'revenue') { if (typeof v == 'number' && v >= 0) revenue = v; }
-        else if (/^(string|number|boolean)$/.test(typeof v)) data[k] = v;
+        if (k == 'revenue') { if (typeof v == 'number' && v >= 0 && isFinite(v)) revenue = v; }
+        else if (k && cut(k, 64) == k && fields < 50 && (typeof v == 'boolean' || (typeof v == 'number' && isFinite(v)) || typeof v == 'string')) {
+          data[k] = typeof v == 'string' ? cut(v, 512) : v;
+          fields++;
+        }
       }
       url = url || location.href;
       var e = {
         uid: v7(), event_id: eid, category: def.category, scope: def.scope || 'org', txn: id.txn, visitor: id.visitor, session: id.session,
         ts: ts || Date.now(), seq: id.seq,
         page: {
-          url: url, referrer: d.referrer, title: d.title, language: navigator.language || '',
-          time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || '',
+          url: cut(url, 2048), referrer: cut(d.referrer, 2048), title: cut(d.title, 512), language: cut(navigator.language || '', 35),
+          time_zone: cut(Intl.DateTimeFormat().resolvedOptions().timeZone || '', 64),
           screen: screen.width + 'x' + screen.height, viewport: innerWidth + 'x' + innerHeight
         },
         attribution: attribution(url), data: data, consent: null, bot: !!navigator.webdriver
@@ -85,13 +120,20 @@
       if (sent.length == 1) Promise.resolve().then(send);
       return true;
     };
+    // Batches within the collector's limits: at most 100 events and 30 KiB.
     var send = function () {
-      var batch = sent.splice(0, 100);
-      if (!batch.length) return;
-      var ok = navigator.sendBeacon(cfg.collector + '/v1/events',
-        JSON.stringify({ v: 1, cid: cid, sent_at: Date.now(), events: batch }));
-      log(ok ? 'beacon' : 'beacon refused', batch.length);
-      send();
+      while (sent.length) {
+        var batch = [], size = 0;
+        while (sent.length && batch.length < 100) {
+          var bytes = new TextEncoder().encode(JSON.stringify(sent[0])).length + 1;
+          if (batch.length && size + bytes > 30720) break;
+          batch.push(sent.shift());
+          size += bytes;
+        }
+        var ok = navigator.sendBeacon(cfg.collector + '/v1/events',
+          JSON.stringify({ v: 1, cid: cid, sent_at: Date.now(), events: batch }));
+        log(ok ? 'beacon' : 'beacon refused', batch.length);
+      }
     };
     save();
     fire(cfg.system.base);

@@ -4,29 +4,15 @@
 use clickscript_core::event::Event;
 use clickscript_core::ids::{is_uuid, is_valid_id};
 use clickscript_core::limits::*;
-use clickscript_core::wire::{Rejection, VERSION};
-use serde::Deserialize;
+use clickscript_core::wire::{Batch, Rejection, VERSION};
 use serde_json::value::RawValue;
 
 use crate::catalog::Campaign;
 use crate::store::NewEvent;
 
-/// The batch envelope; events are checked one by one so that one bad event does not sink the
-/// rest of the batch.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Envelope<'a> {
-    /// Wire version.
-    pub v: u8,
-    /// Campaign.
-    pub cid: String,
-    /// Send time (ms).
-    #[allow(dead_code)]
-    pub sent_at: u64,
-    /// Events, unparsed.
-    #[serde(borrow)]
-    pub events: Vec<&'a RawValue>,
-}
+/// The batch as read: the wire's own type (`clickscript_core::wire::Batch`), its events left
+/// unparsed and checked one by one, so that one bad event does not sink the rest of the batch.
+pub type Envelope<'a> = Batch<&'a RawValue>;
 
 /// A batch-level problem: the HTTP status and the message.
 pub struct BatchError(pub u16, pub String);

@@ -210,10 +210,16 @@ async fn config(
             Json(c),
         )
             .into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            format!("unknown campaign {campaign:?}"),
-        ),
+        // Readable by the page too, so that its loader can tell a campaign that will never be
+        // served from a network error.
+        None => (
+            [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+            error(
+                StatusCode::NOT_FOUND,
+                format!("unknown campaign {campaign:?}"),
+            ),
+        )
+            .into_response(),
     }
 }
 

@@ -54,10 +54,18 @@ pub fn parse_query(query: &str) -> Attribution {
     out
 }
 
-/// The value of query parameter `name`, decoded; `None` when absent.
+/// The value of query parameter `name`, decoded, as the captured attribution has it: for a
+/// repeated parameter the first non-empty value, else `""`; `None` when absent.
 pub fn query_param(query: &str, name: &str) -> Option<String> {
     let query = query.strip_prefix('?').unwrap_or(query);
-    pairs(query).find(|(k, _)| k == name).map(|(_, v)| v)
+    let mut found = None;
+    for (_, v) in pairs(query).filter(|(k, _)| k == name) {
+        if !v.is_empty() {
+            return Some(v);
+        }
+        found = Some(v);
+    }
+    found
 }
 
 /// The `key=value` pairs of a query string, decoded as `application/x-www-form-urlencoded`
@@ -99,6 +107,28 @@ fn decode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_parameter_is_what_the_attribution_captured() {
+        for q in [
+            "?gclid=&gclid=G2",
+            "?utm_source=&utm_source=a&utm_source=b",
+            "?empty=&empty=",
+            "?sub1=x%20y&sub1=z",
+            "?plain=1",
+        ] {
+            let a = parse_query(q);
+            for (k, v) in a.params.iter().chain(a.click_ids.iter()) {
+                assert_eq!(query_param(q, k).as_deref(), Some(v.as_str()), "{q} {k}");
+            }
+        }
+        assert_eq!(
+            query_param("?gclid=&gclid=G2", "gclid").as_deref(),
+            Some("G2")
+        );
+        assert_eq!(query_param("?empty=", "empty").as_deref(), Some(""));
+        assert_eq!(query_param("?a=1", "b"), None);
+    }
 
     #[test]
     fn captures_every_named_parameter() {

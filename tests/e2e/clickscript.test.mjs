@@ -2,7 +2,8 @@
 // what must not.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { count, errors, ready, sleep, start, until, wasmFiles } from './harness.mjs';
+import { randomUUID } from 'node:crypto';
+import { count, errors, goldenShape, ready, sleep, start, until, wasmFiles, wireShape } from './harness.mjs';
 
 let env;
 before(async () => { env = await start(); });
@@ -17,6 +18,8 @@ async function openLanding(context, query = '') {
 
 test('a landing URL gives one Base Event and one Base Click Sold with every parameter', async () => {
   const context = await env.visitor({ timezoneId: 'America/Denver' });
+  const bodies = [];
+  context.on('request', (r) => { if (r.url().endsWith('/v1/events')) bodies.push(r.postData()); });
   const query = '?utm_source=google&utm_medium=cpc&utm_campaign=spring%20sale&utm_term=auto&utm_content=ad1'
     + '&gclid=G1&gbraid=GB&wbraid=WB&fbclid=F1&msclkid=M1&ttclid=T1&li_fat_id=L1&twclid=TW'
     + '&sub1=a&sub2=b&sub3=c&sub4=d&sub5=e&subid=s&pid=42&source_id=src&extra=x&empty=';
@@ -37,6 +40,8 @@ test('a landing URL gives one Base Event and one Base Click Sold with every para
   assert.equal(base.page.time_zone, 'America/Denver');
   assert.deepEqual(await wasmFiles(page), ['/pkg/clickscript_bg.wasm'], 'a campaign binding no triggers loads no triggers extension');
   assert.equal(events.find((e) => e.event_id === 'click_sold').category, 'click');
+  assert.ok(bodies.length > 0);
+  for (const body of bodies) assert.deepEqual(wireShape(JSON.parse(body)), goldenShape, 'the clickscript writes the golden batch\'s shape');
   assert.deepEqual(await errors(page), []);
   await context.close();
 });
@@ -202,6 +207,8 @@ test('the static tag with data-campaign fetches its configuration and works', as
 test('a CSP that forbids WebAssembly: the fallback still delivers the Base Event and queued calls', async () => {
   const context = await env.visitor();
   const page = await context.newPage();
+  const bodies = [];
+  page.on('request', (r) => { if (r.url().endsWith('/v1/events')) bodies.push(r.postData()); });
   await page.goto(`${env.publisher}/csp.html?utm_source=csp`);
   const txn = await until(() => page.evaluate(() => PT.transactionId()));
   assert.ok(txn, 'the fallback made a transaction');
@@ -214,6 +221,8 @@ test('a CSP that forbids WebAssembly: the fallback still delivers the Base Event
   assert.equal(purchase.scope, 'org');
   assert.equal(events.find((e) => e.event_id === 'base').scope, 'system');
   assert.equal(purchase.attribution.params.utm_source, 'csp');
+  assert.ok(bodies.length > 0);
+  for (const body of bodies) assert.deepEqual(wireShape(JSON.parse(body)), goldenShape, 'the fallback writes the golden batch\'s shape');
   assert.deepEqual(await errors(page), []);
   await context.close();
 });
@@ -230,7 +239,8 @@ test('a batch the collector refuses (4xx) is dropped, not retried', async () => 
   assert.equal(await page.evaluate(() => PT.flush()), true, 'the outbox is empty: the refused batch was dropped');
   await sleep(3000);
   assert.equal(posts.filter((m) => m === 'POST').length, 1, 'one attempt, no retries');
-  assert.ok(logs.some((l) => l.includes('refused the batch') && l.includes('403')), 'debug mode logs the drop and its reason');
+  assert.ok(logs.some((l) => l.includes('refused the batch') && l.includes('403') && l.includes('may not send events for campaign')),
+    `debug mode logs the drop with the collector's own reason: ${logs.join('\n')}`);
   assert.equal(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('pt_ob_')).length), 0);
   assert.equal((await env.events('closed')).length, 0);
   assert.deepEqual(await errors(page), []);
@@ -444,5 +454,153 @@ test('a once-per-lead event fired in one tab is not sent again from another tab 
   const events = await env.lead(txn);
   assert.equal(count(events, 'purchase'), 1);
   assert.equal(events.find((e) => e.event_id === 'purchase').data.tab, 'a');
+  await context.close();
+});
+
+test('a PT.click queued before load keeps the URL and time of the call, and registers its options', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/queued-click.html`);
+  const txn = await ready(page);
+  assert.equal(await page.evaluate(() => window.clickPromise), txn, 'the queued call resolves to the transaction');
+  const events = await until(async () => { const e = await env.lead(txn); return count(e, 'click_sold') >= 1 && e; });
+  assert.ok(events, 'the click arrived');
+  const click = events.find((e) => e.event_id === 'click_sold');
+  assert.match(click.page.url, /\/queued-click\.html$/, 'the URL of the call, not the one at replay');
+  assert.ok(click.ts <= await page.evaluate(() => window.clickedAt), 'the time of the call');
+  const { pid, sub1, sub2, source_id: source } = click.attribution.params;
+  assert.deepEqual([pid, sub1, sub2, source], ['5', 'a', 'b', 'src']);
+  assert.match(events.find((e) => e.event_id === 'base').page.url, /moved=1/, 'the Base Event went at load');
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('PT.click hands a lead over by transaction_id; a transaction_id in the URL resumes it', async () => {
+  const handed = randomUUID();
+  const context = await env.visitor();
+  const { page, txn } = await openLanding(context);
+  assert.notEqual(txn, handed);
+  assert.equal(await page.evaluate((t) => PT.click({ transaction_id: t, pid: 9, parameters: { offer: 'gold' } }), handed), handed);
+  assert.equal(await page.evaluate(() => PT.transactionId()), handed);
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  const events = await env.lead(handed);
+  assert.deepEqual(events.map((e) => e.event_id).sort(), ['base', 'click_sold']);
+  assert.deepEqual([events[0].attribution.params.pid, events[0].attribution.params.offer], ['9', 'gold']);
+  // Another domain of the funnel receives the lead in its URL.
+  const next = await env.visitor();
+  const second = await openLanding(next, `?transaction_id=${handed}`);
+  assert.equal(second.txn, handed, 'the URL hands the lead over');
+  assert.equal(await second.page.evaluate(() => PT.flush()), true);
+  const later = await env.lead(handed);
+  assert.equal(count(later, 'base'), 1, 'the other domain\'s Base Event is the same lead\'s: the collector answers it as a duplicate');
+  assert.equal(later.length, 2);
+  await context.close();
+  await next.close();
+});
+
+test('PT.urlParameter answers what the attribution captured, before and after the WebAssembly loaded', async () => {
+  const context = await env.visitor();
+  const { page, txn } = await openLanding(context, '?gclid=&gclid=G2&utm_source=&utm_source=mail&empty=');
+  assert.deepEqual(await page.evaluate(() => [PT.urlParameter('gclid'), PT.urlParameter('utm_source'), PT.urlParameter('empty'), PT.urlParameter('nope')]),
+    ['G2', 'mail', '', null]);
+  const base = (await until(async () => { const e = await env.lead(txn); return e.length >= 1 && e; })).find((e) => e.event_id === 'base');
+  assert.equal(base.attribution.click_ids.gclid, 'G2');
+  assert.equal(base.attribution.params.utm_source, 'mail');
+  // The loader answers until the clickscript has loaded (here it never does: no WebAssembly).
+  const csp = await context.newPage();
+  await csp.goto(`${env.publisher}/csp.html?gclid=&gclid=G2&empty=`);
+  assert.deepEqual(await csp.evaluate(() => [PT.urlParameter('gclid'), PT.urlParameter('empty'), PT.urlParameter('nope')]), ['G2', '', null]);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('a once-per-lead event the collector refused can fire again once the operator allows it', async () => {
+  const event = { id: 'signup_once', category: 'conversion' };
+  assert.equal((await env.admin('POST', '/admin/orgs/e2e_org/events', event))[0], 201);
+  const context = await env.visitor();
+  const { page, txn } = await openLanding(context);
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  // The operator deactivates it after the page loaded: the collector refuses the page's event.
+  assert.equal((await env.admin('DELETE', '/admin/orgs/e2e_org/events/signup_once'))[0], 200);
+  const logs = [];
+  page.on('console', (m) => { if (m.text().includes('[clickscript]')) logs.push(m.text()); });
+  await page.evaluate(() => PT.event('signup_once', { try: 1 }));
+  assert.equal(await page.evaluate(() => PT.flush()), true, 'dropped, not retried');
+  assert.equal(count(await env.lead(txn), 'signup_once'), 0);
+  const fired = () => page.evaluate(() => (localStorage.getItem('pt_id_e2e') || '').split('|')[7]);
+  assert.ok(!(await fired()).includes('signup_once'), 'the refused event does not count as fired');
+  // Allowed again: the same lead fires it, once.
+  assert.equal((await env.admin('PUT', '/admin/orgs/e2e_org/events/signup_once', { ...event, active: true }))[0], 200);
+  await page.reload();
+  assert.equal(await ready(page), txn);
+  await page.evaluate(() => PT.event('signup_once', { try: 2 }));
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  // Now it counts: a third call is not sent.
+  await page.evaluate(() => PT.event('signup_once', { try: 3 }));
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  const events = await env.lead(txn);
+  assert.deepEqual(events.filter((e) => e.event_id === 'signup_once').map((e) => e.data.try), [2]);
+  assert.ok((await fired()).includes('signup_once'));
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('the fallback resolves cookie_domain auto and holds events to the collector\'s limits', async () => {
+  const port = new URL(env.publisher).port;
+  const context = await env.visitor();
+  const page = await context.newPage();
+  const long = 'é'.repeat(400); // 800 bytes in UTF-8, 400 UTF-16 units
+  // 60 parameters, one of them long (the publisher's server reads request lines up to 16 KB).
+  const query = Array.from({ length: 60 }, (_, i) => `p${i}=${i ? 'v' : encodeURIComponent(long)}`).join('&');
+  await page.goto(`http://www.lp.test:${port}/csp-sites.html?${query}`);
+  const txn = await until(() => page.evaluate(() => PT.transactionId()));
+  assert.ok(txn, 'the fallback made a transaction');
+  const cookie = (await context.cookies()).find((c) => c.name === 'pt_txn_sites');
+  assert.equal(cookie.domain, '.lp.test', 'the registrable domain, not the literal "auto"');
+  await page.evaluate((v) => {
+    const props = {};
+    for (let i = 0; i < 60; i++) props[`f${i}`] = v;
+    PT.event('purchase', props);
+  }, long);
+  const events = await until(async () => { const e = await env.lead(txn); return count(e, 'purchase') >= 1 && e; });
+  assert.ok(events, 'the collector accepted the fallback\'s events');
+  const purchase = events.find((e) => e.event_id === 'purchase');
+  assert.equal(Object.keys(purchase.data).length, 50);
+  assert.ok(Object.values(purchase.data).every((v) => Buffer.byteLength(v) <= 512));
+  assert.equal(Object.keys(purchase.attribution.params).length, 50);
+  assert.ok(Buffer.byteLength(purchase.attribution.params.p0) <= 512);
+  assert.equal(count(events, 'base'), 1);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('a tag whose campaign the collector does not serve gives its queue up instead of saving it on every page', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  const refused = page.waitForResponse((r) => r.url().includes('/v1/campaigns/no_such_campaign/config'));
+  await page.goto(`${env.publisher}/static-unknown.html`);
+  assert.equal((await refused).status(), 404);
+  // The loader's answer to the refusal runs in the page's next task at the latest.
+  await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));
+  await page.goto(`${env.publisher}/plain.html`);
+  assert.equal(await page.evaluate(() => localStorage.getItem('pt_q_no_such_campaign')), null);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('the README\'s snippet queues every PT call made before an async tag has loaded', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/snippet.html?gclid=&gclid=G7`);
+  const txn = await ready(page);
+  const early = await page.evaluate(async () => ({
+    click: await window.early.click, flush: await window.early.flush, txn: window.early.txn, gclid: window.early.gclid,
+  }));
+  assert.deepEqual(early, { click: txn, flush: true, txn: null, gclid: 'G7' });
+  const events = await env.lead(txn);
+  assert.deepEqual(events.filter((e) => e.event_id === 'quote_requested').map((e) => e.data.early), [1]);
+  assert.equal(count(events, 'base'), 1);
+  assert.equal(events.find((e) => e.event_id === 'base').attribution.params.pid, undefined, 'the click came after the lead\'s load');
+  assert.deepEqual(await errors(page), []);
   await context.close();
 });

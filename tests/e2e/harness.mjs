@@ -9,6 +9,12 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The README's snippet for calling PT before the tag has loaded, as the README prints it. */
+const readmeSnippet = (() => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const block = readme.slice(readme.indexOf('<!-- snippet -->'), readme.indexOf('<!-- /snippet -->'));
+  return block.replace('<!-- snippet -->', '').replace(/```html|```/g, '').trim();
+})();
 export const ADMIN_TOKEN = 'e2e-admin-token';
 
 function freePort() {
@@ -71,7 +77,7 @@ export async function start(configText = readFileSync(join(root, 'tests/e2e/conf
     // A strict policy without 'wasm-unsafe-eval': WebAssembly cannot compile on this page.
     if (name.startsWith('csp')) headers['content-security-policy'] = `script-src 'unsafe-inline' ${collector}; connect-src ${collector}`;
     res.writeHead(200, headers);
-    res.end(body.replaceAll('__COLLECTOR__', collector));
+    res.end(body.replaceAll('__COLLECTOR__', collector).replace('__README_SNIPPET__', readmeSnippet));
   });
   await new Promise((r) => server.listen(pubPort, '127.0.0.1', r));
   const browser = await chromium.launch({
@@ -139,3 +145,21 @@ export const wasmFiles = (page) => page.evaluate(() => performance.getEntriesByT
 
 /** The uncaught errors the page saw. */
 export const errors = (page) => page.evaluate(() => window.__errors);
+
+/** The shape of a wire batch: its fields and their JSON types, the free maps (`data`, `params`,
+ *  `click_ids`) and the optional amounts left aside. What the clickscript and the fallback send
+ *  must have the shape of the golden fixture (tests/fixtures/wire/batch.json), which the core's
+ *  wire type reads (core/tests/wire_fixtures.rs). */
+export function wireShape(v, key = '') {
+  if (Array.isArray(v)) return v.length ? [wireShape(v[0])] : [];
+  if (v && typeof v === 'object') {
+    if (['data', 'params', 'click_ids'].includes(key)) return 'map';
+    const out = {};
+    for (const k of Object.keys(v).sort()) if (k !== 'revenue' && k !== 'payout') out[k] = wireShape(v[k], k);
+    return out;
+  }
+  return v === null ? 'null' : typeof v;
+}
+
+/** The golden batch's shape. */
+export const goldenShape = wireShape(JSON.parse(readFileSync(join(root, 'tests/fixtures/wire/batch.json'), 'utf8')));

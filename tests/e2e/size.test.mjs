@@ -38,14 +38,16 @@ const report = (title, parts) => {
 
 // Every page downloads the loader and the clickscript before its first event; a campaign that
 // binds triggers downloads the triggers extension after it.
-test('what a page downloads before its first event stays within its ceiling; the loader within 1 KB', () => {
+test('what a page downloads before its first event stays within its ceiling; the loader within 1.2 KB', () => {
   const parts = ['loader.js', 'clickscript.js', 'clickscript_bg.wasm'].map(measure);
   const sum = total(parts);
   const budget = Number(setting('size_budget_gzip'));
   const ceiling = Number(setting('size_ceiling_gzip'));
   report('before the first event', [...parts, { file: 'total', ...sum }]);
   console.log(`ceiling ${ceiling} B gzip; budget ${budget} B gzip: ${sum.gzip <= budget ? `met, ${budget - sum.gzip} B to spare` : `over by ${sum.gzip - budget} B`}`);
-  assert.ok(parts[0].gzip <= 1024, `the loader (the part that runs first) is ${parts[0].gzip} B gzip, over 1 KB`);
+  // 1 KB until the loader guarded every global a page may replace (JSON, Array methods,
+  // localStorage, fetch): 1,155 B.
+  assert.ok(parts[0].gzip <= 1200, `the loader (the part that runs first) is ${parts[0].gzip} B gzip, over 1.2 KB`);
   assert.ok(sum.gzip <= ceiling, `${sum.gzip} B gzip is over the ceiling of ${ceiling} B`);
 });
 

@@ -20,6 +20,8 @@ pub struct FieldError(pub String);
 
 use crate::globals::get as field;
 
+/// An optional field left out: undefined or null (serde's `Option` reads null as `None`; a field
+/// with a default only takes it when undefined, as the serde types do).
 fn absent(v: &JsValue) -> bool {
     v.is_undefined() || v.is_null()
 }
@@ -38,7 +40,7 @@ fn indexed(parent: &str, i: usize) -> String {
 
 /// The elements of the array `v` (none when it is absent); `None` when it is not an array.
 fn list(v: &JsValue) -> Option<Vec<JsValue>> {
-    if absent(v) {
+    if v.is_undefined() {
         return Some(Vec::new());
     }
     Some(v.dyn_ref::<js_sys::Array>()?.iter().collect())
@@ -80,13 +82,28 @@ impl Reader {
 
     fn flag(&mut self, obj: &JsValue, parent: &str, name: &str, default: bool) -> bool {
         let v = field(obj, name);
-        if absent(&v) {
+        if v.is_undefined() {
             return default;
         }
         v.as_bool().unwrap_or_else(|| {
             self.fail(|| path(parent, name), ": must be true or false");
             default
         })
+    }
+
+    /// A whole number from 0 to `u32::MAX` (serde's `u32`), `default` when undefined.
+    fn whole(&mut self, obj: &JsValue, parent: &str, name: &str, default: u32) -> u32 {
+        let v = field(obj, name);
+        if v.is_undefined() {
+            return default;
+        }
+        match v.as_f64() {
+            Some(n) if n >= 0.0 && n <= u32::MAX as f64 && n.fract() == 0.0 => n as u32,
+            _ => {
+                self.fail(|| path(parent, name), ": must be a whole number");
+                default
+            }
+        }
     }
 
     fn number(&mut self, obj: &JsValue, parent: &str, name: &str) -> Option<f64> {
@@ -169,9 +186,7 @@ pub fn read(v: &JsValue) -> Result<Config, FieldError> {
             Vec::new()
         }
     };
-    let cookie_days = r
-        .number(v, "", "cookie_days")
-        .unwrap_or(DEFAULT_COOKIE_DAYS as f64) as u32;
+    let cookie_days = r.whole(v, "", "cookie_days", DEFAULT_COOKIE_DAYS);
     let campaign = r.text(v, "", "campaign");
     let collector = r.text(v, "", "collector");
     let cookie_domain = r.optional_text(v, "", "cookie_domain");

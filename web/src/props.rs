@@ -3,8 +3,8 @@
 //!
 //! By hand over `Object.entries` rather than `serde_wasm_bindgen::from_value`: any serde
 //! deserialization through serde-wasm-bindgen links its type errors, whose messages format floats
-//! and escape strings (`Unexpected::Float`, `Unexpected::Str`): measured +17.3 KB gzip of the
-//! first download (68.4 KB with it, 51.1 KB without), over the 41 KB budget on its own. The
+//! and escape strings (`Unexpected::Float`, `Unexpected::Str`): measured +19.9 KB gzip of the
+//! first download (68.4 KB with it, 48.5 KB without), half the 41 KB budget on its own. The
 //! browser tests hold this reader to serde's on one set of fixtures
 //! (`web/tests/web.rs`, `the_hand_reader_reads_what_serde_reads`).
 

@@ -224,7 +224,7 @@ fn a_malformed_configuration_names_the_field() {
         ),
         (
             format!(r#"{{"campaign":"c","collector":"http://x",{SYSTEM},"cookie_days":"30"}}"#),
-            "cookie_days: must be a number",
+            "cookie_days: must be a whole number",
         ),
         (
             format!(
@@ -268,4 +268,77 @@ fn bad_bindings_are_left_out_and_named_while_the_rest_run() {
             "bindings[4].trigger.percent: must be between 1 and 100",
         ]
     );
+}
+
+/// One set of served configurations, valid and with each kind of wrong field, read by the
+/// browser's hand reader and by the core's serde types: they must agree on every one (the
+/// reader stands in for serde-wasm-bindgen, whose type errors cost 20 KB of the first download).
+#[wasm_bindgen_test]
+fn the_configuration_reader_reads_what_serde_reads() {
+    let ok = |rest: &str| {
+        format!(
+            r#"{{"campaign":"c","collector":"http://x",{SYSTEM},"events":[{{"id":"base","category":"lead","scope":"system"}}]{rest}}}"#
+        )
+    };
+    let event = |fields: &str| {
+        ok(&format!(
+            r#","events":[{{"id":"e","category":"click"{fields}}}]"#
+        ))
+        .replacen(
+            r#""events":[{"id":"base","category":"lead","scope":"system"}],"#,
+            "",
+            1,
+        )
+    };
+    let fixtures = [
+        ok(""),
+        ok(r#","cookie_days":7,"cookie_domain":"auto","click_with_base":false"#),
+        ok(r#","cookie_domain":null"#),
+        event(
+            r#","name":"E","scope":"campaign","multi":true,"revenue":2.5,"payout":{"field":"fee"}"#,
+        ),
+        event(r#","revenue":{"prop":"value"},"payout":null"#),
+        // Each kind of wrong field.
+        r#"{"collector":"http://x"}"#.to_string(),
+        format!(r#"{{"campaign":7,"collector":"http://x",{SYSTEM}}}"#),
+        r#"{"campaign":"c","collector":"http://x"}"#.to_string(),
+        r#"{"campaign":"c","collector":"http://x","system":{"base":"b"}}"#.to_string(),
+        ok(r#","cookie_days":"30""#),
+        ok(r#","cookie_days":30.5"#),
+        ok(r#","cookie_days":-1"#),
+        ok(r#","cookie_days":null"#),
+        ok(r#","click_with_base":"no""#),
+        ok(r#","click_with_base":null"#),
+        ok(r#","cookie_domain":5"#),
+        event(r#","category":"sale""#).replacen(r#""category":"click","#, "", 1),
+        event(r#","scope":"global""#),
+        event(r#","multi":"yes""#),
+        event(r#","multi":null"#),
+        event(r#","revenue":"25""#),
+        event(r#","revenue":{"other":"x"}"#),
+        event(r#","name":7"#),
+        ok(r#","events":{}"#).replacen(
+            r#""events":[{"id":"base","category":"lead","scope":"system"}],"#,
+            "",
+            1,
+        ),
+        ok(r#","events":null"#).replacen(
+            r#""events":[{"id":"base","category":"lead","scope":"system"}],"#,
+            "",
+            1,
+        ),
+    ];
+    for json in &fixtures {
+        let serde = serde_json::from_str::<clickscript_core::config::Config>(json);
+        let ours = clickscript_web::config::read(&js(json));
+        match (serde, ours) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{json}"),
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!(
+                "they disagree on {json}: serde {:?}, the reader {:?}",
+                a.map(|_| "ok").map_err(|e| e.to_string()),
+                b.map(|_| "ok").map_err(|e| e.0)
+            ),
+        }
+    }
 }
