@@ -78,8 +78,15 @@ pub fn event(event_id: JsValue, props: JsValue, url: Option<String>, ts: Option<
 /// returns the transaction ID, which the loader's promise for the call resolves to.
 #[wasm_bindgen]
 pub fn click(opts: JsValue, url: Option<String>, ts: Option<f64>) -> JsValue {
+    // Read before the tracker is borrowed: nothing the page passes runs inside it.
+    let opts = clickscript_web::props::click_options(&opts).unwrap_or_else(|| {
+        if !opts.is_undefined() {
+            error("PT.click: the options must be an object, ignored", &opts);
+        }
+        Default::default()
+    });
     let txn = with(|t| {
-        t.click(&opts, url, ts);
+        t.click(opts, url, ts);
         JsValue::from_str(t.transaction_id())
     });
     txn.unwrap_or(JsValue::NULL)

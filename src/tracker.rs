@@ -208,7 +208,8 @@ impl Tracker {
             let Some(tab) = k.strip_prefix(prefix.as_str()) else {
                 continue;
             };
-            if tab == self.tab {
+            // A tab is a UUID: `pt_ob_a_` also begins campaign `a_b`'s keys.
+            if tab == self.tab || !is_uuid(tab) {
                 continue;
             }
             let hb_key = self.heartbeat_key(tab);
@@ -233,13 +234,7 @@ impl Tracker {
 
     /// Registers a click (`PT.click`): switches to a handed-over transaction, adds the click's
     /// attribution, and fires the Base Event and Base Click Sold if this lead lacks them.
-    pub fn click(&mut self, opts: &JsValue, url: Option<String>, ts: Option<f64>) {
-        let opts = clickscript_web::props::click_options(opts).unwrap_or_else(|| {
-            if !opts.is_undefined() {
-                error("PT.click: the options must be an object, ignored", opts);
-            }
-            ClickOptions::default()
-        });
+    pub fn click(&mut self, opts: ClickOptions, url: Option<String>, ts: Option<f64>) {
         if let Some(v) = &opts.transaction_id {
             match v {
                 Prop::Text(txn) if is_uuid(txn) => {
@@ -403,17 +398,14 @@ impl Tracker {
             return false;
         };
         info("event", &body);
-        self.delivery.record(
-            now,
-            Entry {
-                uid: event.uid,
-                body: body.into(),
-                attempts: 0,
-                next_at: 0,
-                created: now,
-                once,
-            },
-        );
+        self.delivery.record(Entry {
+            uid: event.uid,
+            body: body.into(),
+            attempts: 0,
+            next_at: 0,
+            created: now,
+            once,
+        });
         self.run();
         true
     }
@@ -442,7 +434,7 @@ impl Tracker {
     /// outbox and identity are written at once.
     pub fn on_hide(&mut self, page_gone: bool) {
         self.gone |= page_gone;
-        self.delivery.hidden(now());
+        self.delivery.hidden();
         self.run();
         self.save_queued = true;
         self.save_now();
@@ -455,7 +447,7 @@ impl Tracker {
             self.gone = false;
             self.heartbeat();
         }
-        self.delivery.released(now());
+        self.delivery.shown(now());
         self.run();
     }
 

@@ -19,11 +19,11 @@
   const debug = /[?&]pt_debug=1/.test(location.search) || at('data-debug') != null;
   const log = (m, e) => debug && console.warn('[clickscript] ' + m, e);
   const attempt = (f, or) => { try { return f(); } catch (e) { return or; } };
-  // The queue is a plain array walked by index: the page may have replaced Array.prototype methods.
+  // The queue is a plain array walked by index (the page may have replaced Array.prototype
+  // methods); the page's own pre-load snippet may push to it too.
   const q = (PT && PT.q) || [];
-  let n = q.length;
   // Until the clickscript runs, a call joins the queue; then it is made at once.
-  let add = (c) => { q[n++] = c; };
+  let add = (c) => { q[q.length] = c; };
   // Calls before load are queued with the page URL and time of the call.
   const queue = (name) => (...args) => {
     const c = [name, args, location.href, Date.now()];
@@ -47,10 +47,15 @@
   const key = 'pt_q_' + cid;
   let started;
   const keep = (v) => attempt(() => v ? localStorage.setItem(key, v) : localStorage.removeItem(key));
-  attempt(() => { q.unshift(...JSON.parse(localStorage.getItem(key))); n = q.length; });
-  keep();
+  // The previous page's calls go first; the stored copy goes once they are in the queue.
+  attempt(() => {
+    const all = JSON.parse(localStorage.getItem(key)) || [];
+    for (let i = 0; i < q.length; i++) all[all.length] = q[i];
+    for (let i = 0; i < all.length; i++) q[i] = all[i];
+    keep();
+  });
   // (A call's promise, c[4], is written as null.)
-  addEventListener('pagehide', () => started || !n || keep(attempt(() => JSON.stringify(q))));
+  addEventListener('pagehide', () => started || !q.length || keep(attempt(() => JSON.stringify(q))));
   // Back from the back/forward cache: this page replays its queue itself.
   addEventListener('pageshow', (e) => e.persisted && !started && keep());
   const replay = (api) => {
@@ -66,8 +71,8 @@
     };
     PT.transactionId = () => attempt(() => api.transactionId(), null);
     if (api.urlParameter) PT.urlParameter = (name) => attempt(() => api.urlParameter(name), null);
-    for (let i = 0; i < n; i++) call(q[i]);
-    n = 0;
+    for (let i = 0; i < q.length; i++) call(q[i]);
+    q.length = 0;
     add = call;
     q.push = call;
   };
@@ -76,7 +81,7 @@
     const s = d.createElement('script');
     s.src = base + '/fallback.js';
     // If the fallback cannot run either, the queue is given up: it would fail on every page.
-    s.onload = () => { try { replay(w.__ptFallback(cfg, debug)); } catch (e2) { log('fallback failed', e2); started = 1; keep(); } };
+    s.onload = () => { try { replay(w.__ptFallback(cfg, debug)); } catch (e2) { log('no fallback', e2); started = 1; keep(); } };
     d.head.append(s);
   };
   // A package (`_bg.wasm` and its `.js` glue): the wasm downloads while the glue is imported.
@@ -91,7 +96,7 @@
     attempt(() => load(cfg.pkg, (m) => {
       // A clickscript that cannot start (a configuration it refuses, a bug) hands over to the
       // fallback, so the queue is delivered rather than saved again on every page.
-      if (!attempt(() => m.start(cfg, debug, tz), false)) return fallback('start failed');
+      if (!attempt(() => m.start(cfg, debug, tz), false)) return fallback('no start');
       replay(m);
       cfg.ext && load(cfg.ext, (t) => t.start(cfg, debug, m.fire)).catch(log);
     }).catch(fallback), null) || fallback('no loader');

@@ -32,9 +32,11 @@
     if (domain == 'auto') {
       domain = null;
       var host = location.hostname, labels = host.split('.');
+      // A random value: a probe cookie left by another page cannot pass for this one's.
+      var mark = v4().slice(0, 8);
       var probe = function (c) {
-        d.cookie = 'pt_domain_probe=1; Max-Age=10; Path=/; Domain=' + c;
-        var kept = /(^|; )pt_domain_probe=1/.test(d.cookie);
+        d.cookie = 'pt_domain_probe=' + mark + '; Max-Age=10; Path=/; Domain=' + c;
+        var kept = d.cookie.indexOf('pt_domain_probe=' + mark) >= 0;
         if (kept) d.cookie = 'pt_domain_probe=; Max-Age=0; Path=/; Domain=' + c;
         return kept;
       };
@@ -80,7 +82,7 @@
       } catch (e) { }
       return a;
     };
-    var sent = [];
+    var sent = [], queued = false;
     var fire = function (eid, props, url, ts) {
       var def = (cfg.events || []).filter(function (e) { return e.id == eid; })[0];
       if (!def) { log('unknown event ID, not sent', eid); return false; }
@@ -117,7 +119,7 @@
       log('event', e);
       sent.push(e);
       // Sent in a microtask so that the lead events and the replayed queue go in one beacon.
-      if (sent.length == 1) Promise.resolve().then(send);
+      if (!queued) { queued = true; Promise.resolve().then(function () { queued = false; send(); }); }
       return true;
     };
     // Batches within the collector's limits: at most 100 events and 30 KiB.
@@ -130,9 +132,14 @@
           batch.push(sent.shift());
           size += bytes;
         }
-        var ok = navigator.sendBeacon(cfg.collector + '/v1/events',
-          JSON.stringify({ v: 1, cid: cid, sent_at: Date.now(), events: batch }));
+        var ok = false;
+        try {
+          ok = navigator.sendBeacon(cfg.collector + '/v1/events',
+            JSON.stringify({ v: 1, cid: cid, sent_at: Date.now(), events: batch }));
+        } catch (e) { log('no beacon', e); }
         log(ok ? 'beacon' : 'beacon refused', batch.length);
+        // Refused (the browser's quota): the batch waits for the next send (a later call, or flush).
+        if (!ok) { sent = batch.concat(sent); return; }
       }
     };
     save();
@@ -144,7 +151,7 @@
         fire(cfg.system.base, 0, url, ts); fire(cfg.system.click_sold, 0, url, ts);
         return Promise.resolve(id.txn);
       },
-      flush: function () { send(); return Promise.resolve(true); },
+      flush: function () { send(); return Promise.resolve(!sent.length); },
       transactionId: function () { return id.txn; }
     };
   };

@@ -33,8 +33,6 @@ pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// After a beacon, the same events are not fetched again for this long (a tab hidden and shown
 /// again would otherwise send them twice at once; the collector would answer duplicates).
 pub const AFTER_BEACON_MS: u64 = 10_000;
-/// `visibilitychange: hidden` and `pagehide` of one unload come within this: one beacon.
-const SAME_UNLOAD_MS: u64 = 1_000;
 
 /// What the collector's answer means for a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,8 +171,11 @@ pub struct Delivery {
     paused_until: u64,
     /// When the timer is set for.
     timer: Option<u64>,
-    /// When the page was last hidden: the hidden + pagehide pair of one unload beacons once.
-    last_hidden: Option<u64>,
+    /// The page is hidden (or going away): what is recorded now goes by beacon at once.
+    hidden: bool,
+    /// uids handed to a beacon since the page was last shown: the `visibilitychange` and
+    /// `pagehide` of one unload beacon each event once.
+    beaconed: Vec<String>,
     /// uids still to hand to the beacon, in order.
     to_beacon: Vec<String>,
     /// Someone waits on `PT.flush()`.
@@ -196,7 +197,8 @@ impl Delivery {
             requests: 0,
             paused_until: 0,
             timer: None,
-            last_hidden: None,
+            hidden: false,
+            beaconed: Vec::new(),
             to_beacon: Vec::new(),
             flush_waiting: false,
             dirty: false,
@@ -240,11 +242,15 @@ impl Delivery {
     /// An event was recorded: it goes into the outbox (write-ahead). It is sent at the next
     /// [`Delivery::drive`], which the browser layer calls at the end of the calling task, so
     /// that the events one task records (a burst, the lead's first events) go as one batch.
-    pub fn record(&mut self, now: u64, entry: Entry) {
+    pub fn record(&mut self, entry: Entry) {
+        // Recorded while the page is going away (the page's own unload handler): the beacon is
+        // the only way out left.
+        if self.hidden {
+            self.to_beacon.push(entry.uid.clone());
+        }
         let dropped = self.outbox.push(entry);
         self.dropped(dropped, DropReason::Full, String::new());
         self.dirty = true;
-        self.expire(now);
         self.persist();
     }
 
@@ -349,35 +355,39 @@ impl Delivery {
         self.drive(now);
     }
 
-    /// The browser is back online (`online`), or the page is visible again: what waits out a
-    /// pause goes at once rather than when its backoff ends.
+    /// The browser is back online (`online`): what waits out a pause goes at once rather than
+    /// when its backoff ends.
     pub fn released(&mut self, now: u64) {
         self.release(now);
         self.drive(now);
     }
 
+    /// The page is visible again (or back from the back/forward cache): what waits goes at once,
+    /// and the next hide beacons anew.
+    pub fn shown(&mut self, now: u64) {
+        self.hidden = false;
+        self.beaconed.clear();
+        self.released(now);
+    }
+
     /// The page was hidden (`visibilitychange`) or is going away (`pagehide`): what is left goes
     /// by beacon ([`Action::Beacon`]), except a batch on the wire with keepalive, which outlives
-    /// the page. A batch without keepalive (a backlog) is cancelled with the page, so its events
-    /// go by beacon too. Events stay in the outbox: a later page (or this one, shown again)
-    /// sends them again under the same uids, so a beacon that silently failed loses nothing.
-    pub fn hidden(&mut self, now: u64) {
-        if self
-            .last_hidden
-            .is_some_and(|t| now.saturating_sub(t) <= SAME_UNLOAD_MS)
-        {
-            return;
-        }
-        self.last_hidden = Some(now);
+    /// the page, and what an earlier beacon of this hide took. A batch without keepalive (a
+    /// backlog) is cancelled with the page, so its events go by beacon too. Events stay in the
+    /// outbox: a later page (or this one, shown again) sends them again under the same uids, so
+    /// a beacon that silently failed loses nothing.
+    pub fn hidden(&mut self) {
+        self.hidden = true;
         let keepalive: &[String] = match &self.in_flight {
             Some(f) if f.keepalive => &f.uids,
             _ => &[],
         };
+        let beaconed = &self.beaconed;
         self.to_beacon = self
             .outbox
             .entries()
             .iter()
-            .filter(|e| !keepalive.contains(&e.uid))
+            .filter(|e| !keepalive.contains(&e.uid) && !beaconed.contains(&e.uid))
             .map(|e| e.uid.clone())
             .collect();
     }
@@ -386,6 +396,7 @@ impl Delivery {
     pub fn beaconed(&mut self, now: u64, uids: &[String], accepted: bool) {
         if accepted {
             self.outbox.defer(uids, now + AFTER_BEACON_MS);
+            self.beaconed.extend(uids.iter().cloned());
             self.dirty = true;
         } else {
             self.to_beacon.clear();

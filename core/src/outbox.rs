@@ -185,6 +185,10 @@ impl Outbox {
 
     /// Drops entries older than `MAX_AGE_MS` and returns them.
     pub fn expire(&mut self, now: u64) -> Vec<Entry> {
+        let old = |e: &Entry| now.saturating_sub(e.created) > MAX_AGE_MS;
+        if !self.entries.iter().any(old) {
+            return Vec::new();
+        }
         let (gone, kept) = core::mem::take(&mut self.entries)
             .into_iter()
             .partition(|e| now.saturating_sub(e.created) > MAX_AGE_MS);

@@ -141,11 +141,15 @@ impl Reader {
 
     fn event(&mut self, v: &JsValue, at: &str) -> EventDef {
         let category = self.text(v, at, "category");
-        let scope = self
-            .optional_text(v, at, "scope")
-            .unwrap_or_else(|| "org".into());
+        // Fields with a default take it when undefined; null is refused, as serde refuses it.
+        let text_or = |r: &mut Self, name: &str, default: &str| match field(v, name).is_undefined()
+        {
+            true => default.to_owned(),
+            false => r.text(v, at, name),
+        };
+        let scope = text_or(self, "scope", "org");
         let id = self.text(v, at, "id");
-        let name = self.optional_text(v, at, "name").unwrap_or_default();
+        let name = text_or(self, "name", "");
         let category = Category::parse(&category).unwrap_or_else(|| {
             self.fail(
                 || path(at, "category"),
@@ -222,10 +226,22 @@ impl Reader {
                 Test::Present
             }
         };
-        let values = field(v, "values");
-        let values = match values.dyn_ref::<js_sys::Array>() {
-            Some(list) => list.iter().filter_map(|x| x.as_string()).collect(),
-            None => Vec::new(),
+        let values = match list(&field(v, "values")) {
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .filter_map(|(i, x)| {
+                    let text = x.as_string();
+                    if text.is_none() {
+                        self.fail(|| indexed(&path(at, "values"), i), ": must be a string");
+                    }
+                    text
+                })
+                .collect(),
+            None => {
+                self.fail(|| path(at, "values"), ": must be an array");
+                Vec::new()
+            }
         };
         Condition {
             field: self.text(v, at, "field"),
@@ -239,7 +255,7 @@ impl Reader {
 
     fn trigger(&mut self, v: &JsValue, at: &str) -> Trigger {
         let on = self.text(v, at, "on");
-        let whole = |r: &mut Self, name| r.number(v, at, name).unwrap_or(0.0) as u32;
+        let whole = |r: &mut Self, name| r.whole(v, at, name, 0);
         match on.as_str() {
             "page_load" => Trigger::PageLoad {
                 url: self.optional_text(v, at, "url"),

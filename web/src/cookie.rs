@@ -53,6 +53,13 @@ pub fn registrable_domain() -> Option<String> {
         return None;
     }
     const PROBE: &str = "pt_domain_probe";
+    // A random value: a probe cookie another page left cannot pass for this one's.
+    let mark = crate::random16()
+        .iter()
+        .take(4)
+        .map(|b| decimal::string((*b).into()))
+        .collect::<Vec<_>>()
+        .concat();
     // The parent domains, shortest first (what follows each dot but the last), then the host.
     let parents = host
         .bytes()
@@ -63,8 +70,8 @@ pub fn registrable_domain() -> Option<String> {
         .map(|(i, _)| i + 1);
     for start in parents.chain([0]) {
         let candidate = host.get(start..)?;
-        set(PROBE, "1", 10, Some(candidate));
-        if get(PROBE).as_deref() == Some("1") {
+        set(PROBE, &mark, 10, Some(candidate));
+        if get(PROBE).as_deref() == Some(mark.as_str()) {
             set(PROBE, "", 0, Some(candidate));
             return Some(candidate.to_owned());
         }

@@ -128,6 +128,10 @@ extern "C" {
     #[wasm_bindgen(js_namespace = JSON, js_name = stringify)]
     pub fn json(value: &JsValue) -> Option<String>;
 
+    /// `Object.entries(obj)`: throws for a throwing getter or a hostile Proxy of the page's.
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = entries)]
+    pub fn object_entries(obj: &JsValue) -> Result<js_sys::Array, JsValue>;
+
     /// `Reflect`.
     #[wasm_bindgen(js_name = Reflect)]
     pub type Reflect;

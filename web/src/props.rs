@@ -12,15 +12,24 @@ use clickscript_core::props::{ClickOptions, Prop, Props};
 use clickscript_core::wire::{IngestReply, Rejection};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::globals::get;
+use clickscript_core::decimal;
 
-/// `[key, value]` pairs of an object's own enumerable string keys, in the page's order; none
-/// when `v` is not an object.
+use crate::globals::{get, object_entries};
+
+/// `[key, value]` pairs of an object's own enumerable string keys, in the page's order (an
+/// array's by index, holes read as `undefined`, as serde-wasm-bindgen reads them); none when
+/// `v` is not an object or reading it throws.
 fn entries(v: &JsValue) -> Vec<(String, JsValue)> {
+    if let Some(list) = v.dyn_ref::<js_sys::Array>() {
+        return (0..list.length())
+            .map(|i| (decimal::string(i.into()), list.get(i)))
+            .collect();
+    }
     if !v.is_object() {
         return Vec::new();
     }
-    js_sys::Object::entries(v.unchecked_ref())
+    object_entries(v)
+        .unwrap_or_default()
         .iter()
         .filter_map(|pair| {
             let pair: &js_sys::Array = pair.unchecked_ref();

@@ -317,6 +317,8 @@ fn the_configuration_reader_reads_what_serde_reads() {
         event(r#","revenue":"25""#),
         event(r#","revenue":{"other":"x"}"#),
         event(r#","name":7"#),
+        event(r#","name":null"#),
+        event(r#","scope":null"#),
         ok(r#","events":{}"#).replacen(
             r#""events":[{"id":"base","category":"lead","scope":"system"}],"#,
             "",
@@ -340,5 +342,50 @@ fn the_configuration_reader_reads_what_serde_reads() {
                 b.map(|_| "ok").map_err(|e| e.0)
             ),
         }
+    }
+}
+
+/// The hand reader of `PT.event` props and `PT.click` options reads what the core's serde types
+/// read, on one set of fixtures (it stands in for serde-wasm-bindgen's deserializer, whose type
+/// errors cost 20 KB of the first download).
+#[wasm_bindgen_test]
+fn the_hand_reader_reads_what_serde_reads() {
+    use clickscript_core::props::{ClickOptions, Props};
+    let props = [
+        r#"{"plan":"gold","n":3,"x":-0.5,"ok":true,"nested":{"a":1},"list":[1,2],"none":null,"revenue":"lots","":1}"#,
+        r#"["a",2,false,null,{}]"#,
+        r#"{}"#,
+        r#"[]"#,
+        r#""text""#,
+        r#"42"#,
+        r#"null"#,
+        r#"{"é ✓":"ü","big":1e21,"tiny":5e-324}"#,
+    ];
+    for json in props {
+        let serde: Props = serde_json::from_str(json).unwrap();
+        assert_eq!(clickscript_web::props::props(&js(json)), serde, "{json}");
+    }
+    let options = [
+        r#"{"pid":7,"subids":["a",2],"source_id":"s","parameters":{"offer":"x"},"cid":"c","other":1}"#,
+        r#"{"subids":{"sub3":"c"},"transaction_id":"5f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11"}"#,
+        r#"{"pid":null,"subids":null,"parameters":"nope","transaction_id":{}}"#,
+        r#"{}"#,
+    ];
+    for json in options {
+        let serde: ClickOptions = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            clickscript_web::props::click_options(&js(json)),
+            Some(serde),
+            "{json}"
+        );
+    }
+    // Not an object: serde refuses it, the reader reads no options.
+    for json in [r#""garbage""#, "7", "null"] {
+        assert!(serde_json::from_str::<ClickOptions>(json).is_err());
+        assert_eq!(
+            clickscript_web::props::click_options(&js(json)),
+            None,
+            "{json}"
+        );
     }
 }
