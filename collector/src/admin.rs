@@ -345,8 +345,9 @@ async fn replace_bindings(
     .await
 }
 
-/// `PUT /admin/ingest {"paused": true}`: maintenance switch. Ingest then answers 503 with
-/// `Retry-After`, and the clickscripts keep their events until it is lifted.
+/// `PUT /admin/ingest {"paused": true, "retry_after": 30}`: maintenance switch. Ingest then
+/// answers 503 with `Retry-After` (seconds, 1 unless given), and the clickscripts keep their
+/// events until it is lifted.
 async fn switch_ingest(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
     if let Some(refusal) = refuse(&app, &headers) {
         return refusal;
@@ -355,11 +356,17 @@ async fn switch_ingest(State(app): State<App>, headers: HeaderMap, body: Body) -
     #[serde(deny_unknown_fields)]
     struct Switch {
         paused: bool,
+        #[serde(default)]
+        retry_after: Option<u32>,
     }
     match read_json::<Switch>(body).await {
         Ok(s) => {
+            let seconds = match s.paused {
+                true => s.retry_after.unwrap_or(1).clamp(1, 3600),
+                false => 0,
+            };
             app.paused
-                .store(s.paused, std::sync::atomic::Ordering::Relaxed);
+                .store(seconds, std::sync::atomic::Ordering::Relaxed);
             println!("admin: ingest paused={}", s.paused);
             Json(json!({ "paused": s.paused })).into_response()
         }

@@ -7,7 +7,7 @@ pub mod ingest;
 pub mod store;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::body::{to_bytes, Body};
@@ -54,8 +54,9 @@ pub struct App {
     pub public_url: Option<String>,
     /// Token of the admin API; the admin API is off without one.
     pub admin_token: Option<String>,
-    /// While set, ingest answers 503 (maintenance), and clients retry later.
-    pub paused: Arc<AtomicBool>,
+    /// While non-zero, ingest answers 503 (maintenance) with this `Retry-After` in seconds, and
+    /// clients retry later.
+    pub paused: Arc<AtomicU32>,
 }
 
 /// A JSON error answer.
@@ -273,6 +274,12 @@ async fn ingest(State(app): State<App>, headers: HeaderMap, body: Body) -> Respo
         response
             .headers_mut()
             .insert(header::VARY, HeaderValue::from_static("Origin"));
+        // Retry-After is not a CORS-safelisted header: without this, a page on another origin
+        // never sees it and retries on its own schedule.
+        response.headers_mut().insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Retry-After"),
+        );
     }
     response
 }
@@ -286,13 +293,14 @@ async fn ingest_batch(
         let line = format!("error={msg:?}");
         (status, error(status, msg), line)
     };
-    if app.paused.load(Ordering::Relaxed) {
+    let pause = app.paused.load(Ordering::Relaxed);
+    if pause > 0 {
         let mut r = error(
             StatusCode::SERVICE_UNAVAILABLE,
             "ingest paused for maintenance, retry later",
         );
         r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            .insert(header::RETRY_AFTER, HeaderValue::from(pause));
         return (StatusCode::SERVICE_UNAVAILABLE, r, "paused".into());
     }
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {

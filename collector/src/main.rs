@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, RwLock};
 
 use clap::{Parser, Subcommand};
@@ -144,7 +144,7 @@ async fn main() -> ExitCode {
         pkg: cli.pkg,
         public_url: cli.public_url,
         admin_token: cli.admin_token.filter(|t| !t.is_empty()),
-        paused: Arc::new(AtomicBool::new(false)),
+        paused: Arc::new(AtomicU32::new(0)),
     };
     let addr = SocketAddr::new(cli.addr, cli.port);
     let listener = match tokio::net::TcpListener::bind(addr).await {

@@ -304,6 +304,16 @@ async fn maintenance_answers_503_with_retry_after_and_needs_the_token() {
     let (s, _, h) = send(&app, post(body.clone(), Some(ORIGIN))).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(h[header::RETRY_AFTER], "1");
+    send(
+        &app,
+        pause(Some("secret"), r#"{"paused":true,"retry_after":7}"#),
+    )
+    .await;
+    let (s, _, h) = send(&app, post(body.clone(), Some(ORIGIN))).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(h[header::RETRY_AFTER], "7");
+    // Readable by the page on another origin.
+    assert_eq!(h[header::ACCESS_CONTROL_EXPOSE_HEADERS], "Retry-After");
     send(&app, pause(Some("secret"), r#"{"paused":false}"#)).await;
     assert_eq!(send(&app, post(body, Some(ORIGIN))).await.0, StatusCode::OK);
 }

@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { count, errors, goldenShape, ready, sleep, start, until, wasmFiles, wireShape } from './harness.mjs';
+import { count, errors, goldenShape, ready, start, until, wasmFiles, wireShape } from './harness.mjs';
 
 let env;
 before(async () => { env = await start(); });
@@ -150,30 +150,33 @@ test('a backlog on the wire when the page leaves: every event arrives, once', as
 
 test('the collector answering 503 for a while: every event arrives exactly once', async () => {
   const context = await env.visitor();
+  const page = await context.newPage();
+  const logs = [];
+  const answers = [];
+  page.on('console', (m) => { if (m.text().includes('[clickscript]')) logs.push(m.text()); });
+  page.on('response', (r) => { if (r.url().endsWith('/v1/events')) answers.push(r.status()); });
   await env.pause(true);
   let txn;
   try {
-    const page = await context.newPage();
-    const logs = [];
-    page.on('console', (m) => { if (m.text().includes('[clickscript]')) logs.push(m.text()); });
     await page.goto(`${env.publisher}/?utm_source=outage&pt_debug=1`);
     txn = await ready(page);
     for (let i = 0; i < 5; i++) await page.evaluate((n) => PT.event('quote_requested', { n }), i);
     assert.equal(await page.evaluate(() => PT.flush()), false, 'flush reports the failed attempt');
-    await sleep(3000);
-    assert.equal((await env.lead(txn)).length, 0);
+    // The page keeps trying through the outage, and the collector refuses every attempt.
+    assert.ok(await until(() => answers.length >= 3, 10000), `the page retried: ${answers}`);
+    assert.ok(answers.every((s) => s === 503), `${answers}`);
     assert.ok(logs.some((l) => l.includes('will retry') && l.includes('503')), 'debug mode logs each retry with its reason');
-    assert.deepEqual(await errors(page), []);
   } finally {
     await env.pause(false);
   }
   const events = await until(async () => { const e = await env.lead(txn); return e.length >= 7 && e; }, 20000);
   assert.ok(events, 'events arrived after the outage');
-  await sleep(1500);
+  assert.equal(await page.evaluate(() => PT.flush()), true, 'nothing left to send');
   const final = await env.lead(txn);
   assert.equal(final.length, 7);
   assert.equal(count(final, 'base'), 1);
   assert.deepEqual(final.filter((e) => e.event_id === 'quote_requested').map((e) => e.data.n).sort(), [0, 1, 2, 3, 4]);
+  assert.deepEqual(await errors(page), []);
   await context.close();
 });
 
@@ -183,8 +186,8 @@ test('the tag on the page twice (and a static copy): no duplicate events', async
   await page.goto(`${env.publisher}/twice.html`);
   const txn = await ready(page);
   await page.evaluate(() => PT.event('quote_requested'));
+  // Everything the page sent has been answered.
   assert.equal(await page.evaluate(() => PT.flush()), true);
-  await sleep(1000);
   const events = await env.lead(txn);
   assert.equal(count(events, 'base'), 1);
   assert.equal(count(events, 'click_sold'), 1);
@@ -237,8 +240,8 @@ test('a batch the collector refuses (4xx) is dropped, not retried', async () => 
   page.on('console', (m) => { if (m.text().includes('[clickscript]')) logs.push(m.text()); });
   await page.goto(`${env.publisher}/closed.html?pt_debug=1`);
   await ready(page);
+  // The outbox is empty, so nothing is left to retry.
   assert.equal(await page.evaluate(() => PT.flush()), true, 'the outbox is empty: the refused batch was dropped');
-  await sleep(3000);
   assert.equal(posts.filter((m) => m === 'POST').length, 1, 'one attempt, no retries');
   assert.ok(logs.some((l) => l.includes('refused the batch') && l.includes('403') && l.includes('may not send events for campaign')),
     `debug mode logs the drop with the collector's own reason: ${logs.join('\n')}`);
@@ -259,7 +262,7 @@ test('a dropped network: events wait in the outbox and arrive once it is back', 
   await context.setOffline(false);
   const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') >= 2 && e; }, 15000);
   assert.ok(events, 'delivered after the network came back');
-  await sleep(1000);
+  assert.equal(await page.evaluate(() => PT.flush()), true, 'nothing left to send');
   assert.equal(count(await env.lead(txn), 'quote_requested'), 2);
   assert.deepEqual(await errors(page), []);
   await context.close();
@@ -278,9 +281,6 @@ test('what a closed tab could not deliver is adopted by the next tab and arrives
     const pending = await first.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('pt_ob_')).length);
     assert.equal(pending, 1, 'the undelivered events wait in the first tab\'s outbox');
     await first.close({ runBeforeUnload: true });
-    // The beacon at close met the paused collector too: nothing is stored yet.
-    await sleep(500);
-    assert.equal((await env.lead(txn)).length, 0);
   } finally {
     await env.pause(false);
   }
@@ -290,7 +290,7 @@ test('what a closed tab could not deliver is adopted by the next tab and arrives
   assert.equal(await ready(second), txn, 'same visitor, same lead');
   const events = await until(async () => { const e = await env.lead(txn); return e.length >= 3 && e; }, 15000);
   assert.ok(events, 'the second tab delivered the first tab\'s events');
-  await sleep(1000);
+  assert.equal(await second.evaluate(() => PT.flush()), true, 'nothing left to send');
   const final = await env.lead(txn);
   assert.deepEqual(final.map((e) => e.event_id).sort(), ['base', 'click_sold', 'quote_requested']);
   assert.equal(await second.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('pt_ob_')).length), 0);
@@ -305,7 +305,7 @@ test('a visitor who leaves before the WebAssembly loaded: the queued call arrive
   const txn = await ready(page);
   const events = await until(async () => { const e = await env.lead(txn); return count(e, 'purchase') >= 1 && e; });
   assert.ok(events, 'the early purchase arrived');
-  await sleep(1000);
+  assert.equal(await page.evaluate(() => PT.flush()), true, 'nothing left to send');
   const final = await env.lead(txn);
   assert.equal(count(final, 'purchase'), 1);
   const purchase = final.find((e) => e.event_id === 'purchase');
@@ -322,7 +322,6 @@ test('a double click fires a once-per-lead event once and a multi-trigger event 
   await page.dblclick('#buy');
   await page.dblclick('#quote');
   assert.equal(await page.evaluate(() => PT.flush()), true);
-  await sleep(500);
   const events = await env.lead(txn);
   assert.equal(count(events, 'purchase'), 1);
   assert.equal(count(events, 'quote_requested'), 2);
@@ -383,12 +382,12 @@ test('a hostile page (throwing storage, polluted prototypes, a foreign PT): even
 test('two tabs open at once through an outage: every event of both arrives exactly once', async () => {
   const context = await env.visitor();
   await env.pause(true);
-  let txn;
+  let txn, a, b;
   try {
-    const a = await context.newPage();
+    a = await context.newPage();
     await a.goto(`${env.publisher}/`);
     txn = await ready(a);
-    const b = await context.newPage();
+    b = await context.newPage();
     await b.goto(`${env.publisher}/plain.html`);
     await b.goto(`${env.publisher}/?tab=b`);
     assert.equal(await ready(b), txn, 'one visitor, one lead in both tabs');
@@ -396,15 +395,13 @@ test('two tabs open at once through an outage: every event of both arrives exact
       await a.evaluate((n) => PT.event('quote_requested', { tab: 'a', n }), i);
       await b.evaluate((n) => PT.event('quote_requested', { tab: 'b', n }), i);
     }
-    await sleep(1500);
-    assert.equal((await env.lead(txn)).length, 0);
   } finally {
     await env.pause(false);
   }
   // Backoff grows per event, so the oldest (the lead's own events) may come last.
   const events = await until(async () => { const e = await env.lead(txn); return e.length >= 8 && e; }, 30000);
   assert.ok(events, 'both tabs delivered everything after the outage');
-  await sleep(2000);
+  assert.deepEqual([await a.evaluate(() => PT.flush()), await b.evaluate(() => PT.flush())], [true, true], 'nothing left to send');
   const final = await env.lead(txn);
   const quotes = final.filter((e) => e.event_id === 'quote_requested').map((e) => `${e.data.tab}${e.data.n}`).sort();
   assert.deepEqual(quotes, ['a0', 'a1', 'a2', 'b0', 'b1', 'b2']);
@@ -602,6 +599,79 @@ test('the README\'s snippet queues every PT call made before an async tag has lo
   assert.deepEqual(events.filter((e) => e.event_id === 'quote_requested').map((e) => e.data.early), [1]);
   assert.equal(count(events, 'base'), 1);
   assert.equal(events.find((e) => e.event_id === 'base').attribution.params.pid, undefined, 'the click came after the lead\'s load');
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('the collector\'s Retry-After holds the next attempt back in the browser', async () => {
+  const context = await env.visitor();
+  const { page, txn } = await openLanding(context);
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  const posts = [];
+  page.on('request', (r) => { if (r.url().endsWith('/v1/events')) posts.push(Date.now()); });
+  await env.pause(true, 3);
+  try {
+    await page.evaluate(() => PT.event('quote_requested', { retry: 'after' }));
+    assert.ok(await until(() => posts.length >= 2, 10000), 'the page tried again');
+    // The first backoff alone would be 0.5 to 1 s.
+    assert.ok(posts[1] - posts[0] >= 2900, `the retry waited for Retry-After: 3: ${posts[1] - posts[0]} ms`);
+  } finally {
+    await env.pause(false);
+  }
+  assert.ok(await until(async () => count(await env.lead(txn), 'quote_requested') === 1, 10000));
+  await context.close();
+});
+
+test('an open tab adopts, through the storage event, what a closed tab could not deliver', async () => {
+  const context = await env.visitor();
+  const b = await context.newPage();
+  await b.goto(`${env.publisher}/`);
+  const txn = await ready(b);
+  assert.equal(await b.evaluate(() => PT.flush()), true, 'tab b has nothing waiting of its own');
+  await env.pause(true);
+  try {
+    const a = await context.newPage();
+    await a.goto(`${env.publisher}/plain.html`);
+    await a.goto(`${env.publisher}/`);
+    assert.equal(await ready(a), txn);
+    await a.evaluate(() => PT.event('quote_requested', { tab: 'a' }));
+    assert.equal(await a.evaluate(() => PT.flush()), false);
+    await a.close({ runBeforeUnload: true });
+  } finally {
+    await env.pause(false);
+  }
+  // Tab b is not reloaded: only tab a's heartbeat going to 0 (a storage event) tells it.
+  const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') >= 1 && e; }, 15000);
+  assert.ok(events, 'tab b delivered tab a\'s event');
+  assert.equal(await b.evaluate(() => PT.flush()), true);
+  assert.equal(count(await env.lead(txn), 'quote_requested'), 1);
+  assert.equal(await b.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('pt_ob_')).length), 0);
+  await context.close();
+});
+
+test('data-debug on a static tag turns debug mode on', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  const logs = [];
+  page.on('console', (m) => { if (m.text().includes('[clickscript]')) logs.push(m.text()); });
+  await page.goto(`${env.publisher}/static-debug.html`);
+  const txn = await ready(page);
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  assert.ok(logs.some((l) => l.includes('lead') && l.includes(txn)), logs.join('\n'));
+  assert.ok(logs.some((l) => l.includes('delivered')), logs.join('\n'));
+  await context.close();
+});
+
+test('a form tagged data-pt-event fires its event once on submit, though the page leaves', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/form-tag.html`);
+  const txn = await ready(page);
+  await page.click('#send');
+  await page.waitForURL('**/plain.html?zip=90210');
+  const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') >= 1 && e; });
+  assert.ok(events, 'the submit\'s event arrived');
+  assert.equal(count(events, 'quote_requested'), 1);
   assert.deepEqual(await errors(page), []);
   await context.close();
 });

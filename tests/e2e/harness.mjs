@@ -114,9 +114,10 @@ export async function start(configText = readFileSync(join(root, 'tests/e2e/conf
       });
       return [r.status, await r.json()];
     },
-    async pause(paused) {
+    /** Pauses ingest (503 with `Retry-After: retryAfter` seconds) or lifts the pause. */
+    async pause(paused, retryAfter = undefined) {
       const r = await fetch(`${collector}/admin/ingest`, {
-        method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ paused }),
+        method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ paused, retry_after: retryAfter }),
       });
       if (!r.ok) throw new Error(`pause: ${r.status}`);
     },

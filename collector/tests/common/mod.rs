@@ -2,7 +2,7 @@
 //! helper that returns status, JSON body and headers.
 #![allow(dead_code)]
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, RwLock};
 
 use axum::body::Body;
@@ -39,7 +39,7 @@ pub fn app_with(dir: &tempfile::TempDir, admin_token: Option<&str>) -> Router {
         pkg: dir.path().into(),
         public_url: Some("http://collector.test".into()),
         admin_token: admin_token.map(str::to_owned),
-        paused: Arc::new(AtomicBool::new(false)),
+        paused: Arc::new(AtomicU32::new(0)),
     })
 }
 
