@@ -30,7 +30,7 @@ use store::{Inserted, Store};
 /// The clickscript's wasm package, under the collector's URL, as the loader completes it
 /// (`_bg.wasm`, `.js`).
 pub const PACKAGE: &str = "/pkg/clickscript";
-/// The triggers extension (built with the `triggers` feature), which the loader starts after the
+/// The triggers extension (crate `clickscript-triggers`), which the loader starts after the
 /// clickscript for campaigns that bind triggers.
 pub const TRIGGERS_PACKAGE: &str = "/pkg/triggers/clickscript";
 
