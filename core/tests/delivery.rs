@@ -99,15 +99,21 @@ fn record(d: &mut Delivery, now: u64, e: Entry) {
     d.drive(now);
 }
 
+/// A delivery with one event on the wire, and that request.
+fn one_on_the_wire() -> (Delivery, Outgoing) {
+    let mut d = delivery();
+    record(&mut d, T0, entry(0, 100));
+    let s = one_send(&actions(&mut d, T0));
+    (d, s)
+}
+
 fn delivery() -> Delivery {
     Delivery::new("demo", 0x9e37_79b9_7f4a_7c15)
 }
 
 #[test]
 fn the_first_event_goes_at_once_and_the_rest_wait_for_its_answer_as_one_batch() {
-    let mut d = delivery();
-    record(&mut d, T0, entry(0, 100));
-    let first = one_send(&actions(&mut d, T0));
+    let (mut d, first) = one_on_the_wire();
     assert_eq!(first.uids, ["u0"]);
     assert_eq!(first.batch.cid, "demo");
     for n in 1..4 {
@@ -208,9 +214,7 @@ fn failed_attempts_back_off_doubling_with_jitter_up_to_a_minute_and_resend_the_s
 
 #[test]
 fn retry_after_is_honoured() {
-    let mut d = delivery();
-    record(&mut d, T0, entry(0, 100));
-    let s = one_send(&actions(&mut d, T0));
+    let (mut d, s) = one_on_the_wire();
     d.answered(
         T0,
         s.request,
@@ -242,9 +246,7 @@ fn timeouts_408_429_5xx_and_network_errors_retry_other_4xx_drop_naming_the_colle
         status(504),
         Answer::default(),
     ] {
-        let mut d = delivery();
-        record(&mut d, T0, entry(0, 100));
-        let s = one_send(&actions(&mut d, T0));
+        let (mut d, s) = one_on_the_wire();
         d.answered(T0, s.request, answer.clone());
         let a = actions(&mut d, T0);
         assert!(retry_at(&a) > T0, "{answer:?}");
@@ -252,9 +254,7 @@ fn timeouts_408_429_5xx_and_network_errors_retry_other_4xx_drop_naming_the_colle
         assert_eq!(d.outbox().len(), 1, "{answer:?}: kept");
     }
     for code in [400, 401, 403, 404, 413, 422] {
-        let mut d = delivery();
-        record(&mut d, T0, entry(0, 100));
-        let s = one_send(&actions(&mut d, T0));
+        let (mut d, s) = one_on_the_wire();
         d.answered(
             T0,
             s.request,
@@ -278,9 +278,7 @@ fn timeouts_408_429_5xx_and_network_errors_retry_other_4xx_drop_naming_the_colle
         assert!(a.contains(&Action::Persist));
     }
     // Without the collector's JSON, the status names the refusal.
-    let mut d = delivery();
-    record(&mut d, T0, entry(0, 100));
-    let s = one_send(&actions(&mut d, T0));
+    let (mut d, s) = one_on_the_wire();
     d.answered(T0, s.request, status(413));
     assert_eq!(dropped(&actions(&mut d, T0))[0].2, "HTTP 413");
 }
@@ -337,9 +335,7 @@ fn a_success_the_browser_coming_online_or_the_page_shown_again_releases_what_wai
     assert_eq!(one_send(&actions(&mut d, now + 100)).uids, ["u0"]);
 
     // A batch that failed waits; another batch's success releases it.
-    let mut d = delivery();
-    record(&mut d, T0, entry(0, 100));
-    let s = one_send(&actions(&mut d, T0));
+    let (mut d, s) = one_on_the_wire();
     d.answered(T0, s.request, status(503));
     let at = retry_at(&actions(&mut d, T0));
     d.adopt(at, vec![entry(9, 100)]);
@@ -350,9 +346,7 @@ fn a_success_the_browser_coming_online_or_the_page_shown_again_releases_what_wai
 
 #[test]
 fn at_hide_what_is_left_goes_by_beacon_once_except_a_keepalive_batch_on_the_wire() {
-    let mut d = delivery();
-    record(&mut d, T0, entry(0, 100));
-    let on_wire = one_send(&actions(&mut d, T0));
+    let (mut d, on_wire) = one_on_the_wire();
     assert!(on_wire.keepalive);
     for n in 1..4 {
         record(&mut d, T0, entry(n, 100));
@@ -529,9 +523,7 @@ fn the_outbox_is_bounded_dropping_the_oldest() {
 
 #[test]
 fn an_event_undelivered_for_seven_days_is_dropped() {
-    let mut d = delivery();
-    record(&mut d, T0, entry(0, 100));
-    let s = one_send(&actions(&mut d, T0));
+    let (mut d, s) = one_on_the_wire();
     d.answered(T0, s.request, Answer::default());
     actions(&mut d, T0);
     let late = T0 + MAX_AGE_MS + 1_000;
