@@ -28,11 +28,46 @@ use catalog::Catalog;
 use store::{Inserted, Store};
 
 /// The clickscript's wasm package, under the collector's URL, as the loader completes it
-/// (`_bg.wasm`, `.js`).
+/// (`_bg.wasm`, `.js`), when the build wrote no `packages.json`.
 pub const PACKAGE: &str = "/pkg/clickscript";
 /// The triggers extension (crate `clickscript-triggers`), which the loader starts after the
-/// clickscript for campaigns that bind triggers.
+/// clickscript for campaigns that bind triggers, when the build wrote no `packages.json`.
 pub const TRIGGERS_PACKAGE: &str = "/pkg/triggers/clickscript";
+
+/// The packages the build wrote, by their content-hashed names (`pkg/packages.json`): the served
+/// configuration names them, so a page loads a glue and a wasm of one build, and the collector
+/// serves them `immutable`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct Packages {
+    /// The clickscript.
+    pub pkg: String,
+    /// The triggers extension.
+    pub ext: String,
+}
+
+impl Packages {
+    /// Reads `packages.json` in the package directory; the unhashed names without it.
+    pub fn read(pkg_dir: &std::path::Path) -> Packages {
+        std::fs::read(pkg_dir.join("packages.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| Packages {
+                pkg: PACKAGE.into(),
+                ext: TRIGGERS_PACKAGE.into(),
+            })
+    }
+}
+
+/// Whether `path` names a content-hashed package file (`clickscript-0123456789ab.js`, `…_bg.wasm`).
+fn hashed(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or("");
+    let stem = name
+        .strip_suffix("_bg.wasm")
+        .or_else(|| name.strip_suffix(".js"))
+        .unwrap_or("");
+    stem.strip_prefix("clickscript-")
+        .is_some_and(|h| h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
 
 /// Where the loader's inlined configuration goes in `pkg/loader.js` (built from `www/clickscript.js`).
 pub const CONFIG_PLACEHOLDER: &str = "/*PT_CONFIG*/null";
@@ -50,6 +85,8 @@ pub struct App {
     pub www: PathBuf,
     /// The built wasm package.
     pub pkg: PathBuf,
+    /// The packages' current names.
+    pub packages: Packages,
     /// Base URL pages reach the collector at; from the request's Host when unset.
     pub public_url: Option<String>,
     /// Token of the admin API; the admin API is off without one.
@@ -107,9 +144,9 @@ impl App {
         if let Value::Object(m) = &mut value {
             // Where the loader finds the clickscript, and for a campaign that binds triggers the
             // extension it starts after the first event (see Cargo.toml's `triggers` feature).
-            m.insert("pkg".into(), Value::from(PACKAGE));
+            m.insert("pkg".into(), Value::from(self.packages.pkg.as_str()));
             if !campaign.bindings.is_empty() {
-                m.insert("ext".into(), Value::from(TRIGGERS_PACKAGE));
+                m.insert("ext".into(), Value::from(self.packages.ext.as_str()));
             }
             if !base_on_load {
                 m.insert("base_on_load".into(), Value::Bool(false));
@@ -165,11 +202,27 @@ pub fn router(app: App) -> Router {
             "/pkg",
             tower::ServiceBuilder::new()
                 .layer(anyone.clone())
+                .layer(axum::middleware::map_response(package_cache))
                 .layer(short_cache)
                 .service(pkg),
         )
         .fallback_service(tower::ServiceBuilder::new().layer(anyone).service(www))
         .with_state(app)
+}
+
+/// A content-hashed package file never changes: cached for a year. (The layer runs after the
+/// 60 s default and overrides it; a 404 keeps the short cache, since a deploy may be under way.)
+async fn package_cache<B>(
+    uri: axum::http::Uri,
+    mut response: axum::http::Response<B>,
+) -> axum::http::Response<B> {
+    if response.status() == StatusCode::OK && hashed(uri.path()) {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        );
+    }
+    response
 }
 
 async fn loader(

@@ -141,6 +141,7 @@ async fn main() -> ExitCode {
         store,
         loader: Arc::new(loader),
         www: cli.www,
+        packages: collector::Packages::read(&cli.pkg),
         pkg: cli.pkg,
         public_url: cli.public_url,
         admin_token: cli.admin_token.filter(|t| !t.is_empty()),

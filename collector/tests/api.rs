@@ -397,6 +397,52 @@ async fn serves_the_loader_and_configuration() {
 }
 
 #[tokio::test]
+async fn content_hashed_packages_are_named_by_the_configuration_and_served_immutable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("packages.json"),
+        r#"{"pkg":"/pkg/clickscript-0123456789ab","ext":"/pkg/triggers/clickscript-ba9876543210"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("clickscript-0123456789ab_bg.wasm"),
+        b"\0asm",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("pt.d.ts"), b"types").unwrap();
+    let app = app(&dir);
+    let (s, v, _) = send(
+        &app,
+        Request::get("/v1/campaigns/c1/config")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["pkg"], "/pkg/clickscript-0123456789ab");
+    let cache = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let (s, _, h) = send(&app, Request::get(path).body(Body::empty()).unwrap()).await;
+            (s, h[header::CACHE_CONTROL].to_str().unwrap().to_owned())
+        }
+    };
+    assert_eq!(
+        cache("/pkg/clickscript-0123456789ab_bg.wasm").await,
+        (
+            StatusCode::OK,
+            "public, max-age=31536000, immutable".to_owned()
+        )
+    );
+    // Unhashed files, and a hashed name not (yet) here, keep the short cache.
+    assert_eq!(cache("/pkg/pt.d.ts").await.1, "public, max-age=60");
+    assert_eq!(
+        cache("/pkg/clickscript-ffffffffffff_bg.wasm").await,
+        (StatusCode::NOT_FOUND, "public, max-age=60".to_owned())
+    );
+}
+
+#[tokio::test]
 async fn the_package_and_the_loader_are_served_compressed() {
     use std::io::Read;
     let dir = tempfile::tempdir().unwrap();

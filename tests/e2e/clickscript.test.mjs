@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { count, errors, goldenShape, ready, start, until, wasmFiles, wireShape } from './harness.mjs';
+import { count, errors, goldenShape, packages, ready, start, until, wasmFiles, wireShape } from './harness.mjs';
 
 let env;
 before(async () => { env = await start(); });
@@ -38,7 +38,8 @@ test('a landing URL gives one Base Event and one Base Click Sold with every para
   assert.match(base.page.url, /utm_source=google/);
   assert.match(base.page.viewport, /^\d+x\d+$/);
   assert.equal(base.page.time_zone, 'America/Denver');
-  assert.deepEqual(await wasmFiles(page), ['/pkg/clickscript_bg.wasm'], 'a campaign binding no triggers loads no triggers extension');
+  assert.deepEqual(await wasmFiles(page), [`${packages.pkg}_bg.wasm`], 'a campaign binding no triggers loads no triggers extension');
+  assert.match(packages.pkg, /^\/pkg\/clickscript-[0-9a-f]{12}$/, 'content-hashed');
   assert.equal(events.find((e) => e.event_id === 'click_sold').category, 'click');
   assert.ok(bodies.length > 0);
   for (const body of bodies) assert.deepEqual(wireShape(JSON.parse(body)), goldenShape, 'the clickscript writes the golden batch\'s shape');

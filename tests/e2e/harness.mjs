@@ -162,5 +162,8 @@ export function wireShape(v, key = '') {
   return v === null ? 'null' : typeof v;
 }
 
+/** The packages' content-hashed names, as the build wrote them and the collector serves them. */
+export const packages = JSON.parse(readFileSync(join(root, 'pkg/packages.json'), 'utf8'));
+
 /** The golden batch's shape. */
 export const goldenShape = wireShape(JSON.parse(readFileSync(join(root, 'tests/fixtures/wire/batch.json'), 'utf8')));

@@ -2,7 +2,7 @@
 // must and not where it must not.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { count, errors, ready, sleep, start, wasmFiles } from './harness.mjs';
+import { count, errors, packages, ready, sleep, start, wasmFiles } from './harness.mjs';
 
 let env;
 before(async () => { env = await start(); });
@@ -29,7 +29,7 @@ test('a rebound Base Click Sold fires on its offer click, not on load, and once'
   let events = await settle(page, txn);
   assert.equal(count(events, 'base'), 1, 'the Base Event keeps its page-load trigger');
   assert.equal(count(events, 'click_sold'), 0, 'rebound: not on load');
-  assert.deepEqual(await wasmFiles(page), ['/pkg/clickscript_bg.wasm', '/pkg/triggers/clickscript_bg.wasm'], 'a campaign with bindings loads the triggers extension after the clickscript');
+  assert.deepEqual(await wasmFiles(page), [`${packages.pkg}_bg.wasm`, `${packages.ext}_bg.wasm`], 'a campaign with bindings loads the triggers extension after the clickscript');
   await page.click('#offer-text');
   await page.click('a.offer');
   events = await settle(page, txn);

@@ -36,6 +36,7 @@ pub fn app_with(dir: &tempfile::TempDir, admin_token: Option<&str>) -> Router {
         store,
         loader: Arc::new("var cfg = /*PT_CONFIG*/null;".into()),
         www: dir.path().into(),
+        packages: collector::Packages::read(dir.path()),
         pkg: dir.path().into(),
         public_url: Some("http://collector.test".into()),
         admin_token: admin_token.map(str::to_owned),
