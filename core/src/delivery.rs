@@ -327,6 +327,19 @@ impl Delivery {
                     detail: detail(),
                     at: self.paused_until,
                 });
+                // No answer at all (the network, or a page that broke `fetch`): the batch's first
+                // failure also goes by the other way out, the beacon. It stays in the outbox for
+                // fetch's retries; the collector answers whatever arrives twice as a duplicate.
+                if answer.status.is_none() {
+                    let first: Vec<String> = self
+                        .outbox
+                        .entries()
+                        .iter()
+                        .filter(|e| e.attempts == 1 && flight.uids.contains(&e.uid))
+                        .map(|e| e.uid.clone())
+                        .collect();
+                    self.to_beacon.extend(first);
+                }
             }
         }
         self.dirty = true;
@@ -395,9 +408,13 @@ impl Delivery {
     /// The browser layer handed beacon `uids` over (`accepted`) or was refused (its quota).
     pub fn beaconed(&mut self, now: u64, uids: &[String], accepted: bool) {
         if accepted {
-            self.outbox.defer(uids, now + AFTER_BEACON_MS);
-            self.beaconed.extend(uids.iter().cloned());
-            self.dirty = true;
+            // At hide the same events are not fetched again at once; after a failed fetch the
+            // retry keeps its own schedule.
+            if self.hidden {
+                self.outbox.defer(uids, now + AFTER_BEACON_MS);
+                self.beaconed.extend(uids.iter().cloned());
+                self.dirty = true;
+            }
         } else {
             self.to_beacon.clear();
             self.actions.push_back(Action::BeaconRefused(uids.len()));

@@ -588,3 +588,36 @@ fn what_is_retried_and_what_is_dropped() {
         Outcome::Retry { after_ms: None }
     );
 }
+
+#[test]
+fn a_batch_that_got_no_answer_also_goes_once_by_beacon() {
+    let (mut d, s) = one_on_the_wire();
+    record(&mut d, T0, entry(1, 100));
+    d.answered(T0 + 5, s.request, Answer::default());
+    let beacons = |a: &[Action]| -> Vec<Vec<String>> {
+        a.iter()
+            .filter_map(|a| match a {
+                Action::Beacon(b) => Some(b.uids.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let a = actions(&mut d, T0 + 5);
+    assert_eq!(
+        beacons(&a),
+        [["u0"]],
+        "the failed batch, not what waits behind it"
+    );
+    assert_eq!(d.outbox().len(), 2, "still kept for fetch's retries");
+    // The retry keeps its schedule; a second failure does not beacon again; nor does an HTTP error.
+    let at = retry_at(&a);
+    d.timer_fired(at);
+    let s = one_send(&actions(&mut d, at));
+    assert_eq!(s.uids, ["u0", "u1"]);
+    d.answered(at + 5, s.request, Answer::default());
+    let a = actions(&mut d, at + 5);
+    assert_eq!(beacons(&a), [["u1"]], "only u1 failed for the first time");
+    let (mut d, s) = one_on_the_wire();
+    d.answered(T0, s.request, status(503));
+    assert!(beacons(&actions(&mut d, T0)).is_empty());
+}

@@ -676,3 +676,16 @@ test('a form tagged data-pt-event fires its event once on submit, though the pag
   assert.deepEqual(await errors(page), []);
   await context.close();
 });
+
+test('a page that breaks fetch after the tag loaded still gets its events delivered, by beacon', async () => {
+  const context = await env.visitor();
+  const { page, txn } = await openLanding(context);
+  assert.equal(await page.evaluate(() => PT.flush()), true);
+  await page.evaluate(() => { window.fetch = () => Promise.reject(new TypeError('blocked by the page')); });
+  await page.evaluate(() => PT.event('quote_requested', { via: 'beacon' }));
+  const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') >= 1 && e; });
+  assert.ok(events, 'delivered without fetch');
+  assert.equal(count(events, 'quote_requested'), 1);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
