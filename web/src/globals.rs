@@ -123,10 +123,6 @@ extern "C" {
     /// `Number(text)`: JavaScript's strict conversion of text to a number.
     #[wasm_bindgen(js_name = Number)]
     pub fn number(text: &str) -> f64;
-    /// `JSON.stringify(value)`: a finite number's shortest round-trip text, as JavaScript
-    /// writes it (`undefined` for what JSON cannot hold).
-    #[wasm_bindgen(js_namespace = JSON, js_name = stringify)]
-    pub fn json(value: &JsValue) -> Option<String>;
 
     /// `Object.entries(obj)`: throws for a throwing getter or a hostile Proxy of the page's.
     #[wasm_bindgen(catch, js_namespace = Object, js_name = entries)]
