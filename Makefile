@@ -11,7 +11,8 @@ setup:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
-	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@# The toolchain pinned in rust-toolchain.toml, with its wasm target and rust-src (the wasm build rebuilds std).
+	@rustup toolchain install >/dev/null
 	@wasm-bindgen --version 2>/dev/null | grep -qF "$(WASM_BINDGEN_VERSION)" || \
 	  cargo install --quiet wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)"
 	@command -v wasm-pack >/dev/null || cargo install --quiet wasm-pack --version 0.15.1

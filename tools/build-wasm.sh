@@ -20,7 +20,8 @@ terser=node_modules/.bin/terser
 package() {
   local dir=$1 crate=$2
   {
-    cargo build --quiet --profile "$profile" --target wasm32-unknown-unknown -p "$crate"
+    if [ "$profile" = wasm ]; then tools/wasm-cargo.sh "$crate"
+    else cargo build --quiet --target wasm32-unknown-unknown -p "$crate"; fi
     local built=target/wasm32-unknown-unknown/$([ "$profile" = dev ] && echo debug || echo "$profile")/${crate//-/_}.wasm
     mkdir -p "$dir" && rm -f "$dir"/clickscript*
     wasm-bindgen --target "$target" --no-typescript --out-dir "$dir" --out-name clickscript "$built"

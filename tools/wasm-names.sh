@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 crate=${1:-clickscript}
 passes=$(sed -n 's/^wasm_opt *= *"\(.*\)"$/\1/p' wasm-pack.toml | sed 's/--strip-debug//')
-cargo build --quiet --profile wasm --target wasm32-unknown-unknown -p "$crate"
+tools/wasm-cargo.sh "$crate"
 out=/tmp/clickscript-names
 wasm-bindgen --keep-debug --target web --out-dir "$out" --out-name clickscript "target/wasm32-unknown-unknown/wasm/${crate//-/_}.wasm"
 # shellcheck disable=SC2086
