@@ -3,6 +3,7 @@
 // the glue's other ways in (`initSync`, a URL or bytes, deprecated arguments, a fallback for a
 // wrong MIME type with its long warning) and its `encodeInto` polyfill (every browser with
 // WebAssembly reference types has encodeInto) are dead code a page downloaded: 0.6 KB gzip.
+// It also guards the one import that calls a page-replaceable global without a catch (fetch).
 // Written for the wasm-bindgen version Cargo.toml pins; it fails loudly if the glue changed.
 //
 // Usage: node tools/trim-glue.mjs PKG_DIR
@@ -28,4 +29,16 @@ export { __wbg_init as default };
 const polyfill = /\nif \(!\('encodeInto' in cachedTextEncoder\)\) \{\n[\s\S]*?\n\}\n/;
 if (!polyfill.test(js)) fail('the encodeInto polyfill is not the one this script knows');
 js = js.replace(polyfill, '\n');
+// gloo-net calls the page's global `fetch` through an import that does not catch: a page whose
+// fetch throws, or returns something other than a promise of a Response, would throw through the
+// wasm into the page (and gloo-net panics on a value that is not a Response). The import is made
+// to always return a promise of a Response, rejected otherwise, which reads as a network error
+// (the batch then goes once by beacon, and fetch is retried).
+const fetchImport = /(__wbg_fetch_[0-9a-f]+: function\(arg0\) \{\n\s*)const ret = fetch\(arg0\);\n/g;
+const fetches = (js.match(fetchImport) || []).length;
+if (js.includes('__wbg_fetch_') && fetches !== 1) fail('the fetch import is not the one this script knows');
+js = js.replace(fetchImport, `$1let ret;
+            try { ret = Promise.resolve(fetch(arg0)).then((r) => r instanceof Response ? r : Promise.reject(new TypeError('fetch gave no Response'))); }
+            catch (e) { ret = Promise.reject(e); }
+`);
 writeFileSync(glue, js);

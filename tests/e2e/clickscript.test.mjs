@@ -681,11 +681,38 @@ test('a page that breaks fetch after the tag loaded still gets its events delive
   const context = await env.visitor();
   const { page, txn } = await openLanding(context);
   assert.equal(await page.evaluate(() => PT.flush()), true);
-  await page.evaluate(() => { window.fetch = () => Promise.reject(new TypeError('blocked by the page')); });
-  await page.evaluate(() => PT.event('quote_requested', { via: 'beacon' }));
-  const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') >= 1 && e; });
+  // Each way a page's fetch can break: a rejection, a throw, no promise, a promise of no Response.
+  const broken = [
+    '() => Promise.reject(new TypeError("blocked by the page"))',
+    '() => { throw new TypeError("blocked by the page"); }',
+    '() => undefined',
+    '() => Promise.resolve({ status: 200 })',
+  ];
+  for (const [i, fetch] of broken.entries()) {
+    await page.evaluate(([f, n]) => { window.fetch = eval(f); PT.event('quote_requested', { n }); }, [fetch, i]);
+  }
+  const events = await until(async () => {
+    const e = await env.lead(txn);
+    return count(e, 'quote_requested') >= broken.length && e;
+  });
   assert.ok(events, 'delivered without fetch');
-  assert.equal(count(events, 'quote_requested'), 1);
+  const sent = events.filter((e) => e.event_id === 'quote_requested').map((e) => e.data.n).sort();
+  assert.deepEqual(sent, [0, 1, 2, 3]);
+  // Nothing reached the page, and the clickscript still answers.
+  assert.deepEqual(await errors(page), []);
+  assert.equal(await page.evaluate(() => PT.transactionId()), txn);
+  await context.close();
+});
+
+test('a page whose fetch is broken before the tag ran: the fallback delivers the lead', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.addInitScript(() => { window.fetch = () => undefined; });
+  await page.goto(`${env.publisher}/?sub1=nofetch`);
+  const txn = await ready(page);
+  const base = await until(async () => (await env.lead(txn)).find((e) => e.event_id === 'base'));
+  assert.ok(base, 'the Base Event arrived');
+  assert.equal(base.attribution.params.sub1, 'nofetch');
   assert.deepEqual(await errors(page), []);
   await context.close();
 });
