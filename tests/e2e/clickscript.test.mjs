@@ -716,3 +716,37 @@ test('a page whose fetch is broken before the tag ran: the fallback delivers the
   assert.deepEqual(await errors(page), []);
   await context.close();
 });
+
+test('a page that broke JSON before the tag (replaced, and toJSON on the prototypes): events still arrive whole', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/broken-json.html?sub1=json`);
+  const txn = await ready(page);
+  await page.evaluate(() => PT.event('quote_requested', { plan: 'gold', n: 2 }));
+  const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') && e; });
+  assert.ok(events, 'delivered');
+  assert.deepEqual(events.map((e) => e.event_id).sort(), ['base', 'click_sold', 'quote_requested']);
+  const quote = events.find((e) => e.event_id === 'quote_requested');
+  assert.deepEqual(quote.data, { plan: 'gold', n: 2 });
+  assert.equal(quote.attribution.params.sub1, 'json');
+  // The page's own toJSON is back in place, and nothing reached the page.
+  assert.equal(await page.evaluate(() => Array.prototype.toJSON === window.__toJSON), true);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
+test('a page that breaks JSON after the tag ran: events still arrive whole', async () => {
+  const context = await env.visitor();
+  const { page, txn } = await openLanding(context);
+  await page.evaluate(() => {
+    JSON.stringify = () => '{"broken":true}';
+    JSON.parse = () => { throw new SyntaxError('the page broke JSON.parse'); };
+    Array.prototype.toJSON = function () { return 'array'; };
+    PT.event('quote_requested', { plan: 'late' });
+  });
+  const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') && e; });
+  assert.ok(events, 'delivered');
+  assert.deepEqual(events.find((e) => e.event_id === 'quote_requested').data, { plan: 'late' });
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});

@@ -71,6 +71,9 @@ extern "C" {
     /// `document.querySelectorAll(selector)`: throws for a selector the browser cannot parse.
     #[wasm_bindgen(catch, static_method_of = Document, js_name = querySelectorAll)]
     pub fn query_selector_all(selector: &str) -> Result<web_sys::NodeList, JsValue>;
+    /// `document.createElement(tag)`.
+    #[wasm_bindgen(catch, static_method_of = Document, js_name = createElement)]
+    pub fn create_element(tag: &str) -> Result<web_sys::Element, JsValue>;
     /// `document.hasFocus()`.
     #[wasm_bindgen(static_method_of = Document, js_name = hasFocus)]
     pub fn has_focus() -> bool;

@@ -9,6 +9,7 @@ pub mod config;
 pub mod console;
 pub mod cookie;
 pub mod globals;
+pub mod json;
 pub mod page;
 pub mod props;
 pub mod storage;

@@ -1,6 +1,6 @@
 //! Sending batches to the collector: gloo-net's `fetch` (with keepalive for small batches, so that
 //! the request outlives the page), and `sendBeacon` for what is left when the page goes away.
-//! Bodies are JS strings written by the browser's `JSON.stringify` from the values that
+//! Bodies are JS strings written by the browser's `JSON.stringify` (guarded: [`crate::json`]) from the values that
 //! serde-wasm-bindgen made of the core's wire types; they never pass through wasm memory.
 
 use clickscript_core::delivery::Answer;
@@ -26,7 +26,7 @@ pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Option<js_sys::JsString> {
     let js = value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .ok()?;
-    js_sys::JSON::stringify(&js).ok()
+    crate::json::stringify(&js)
 }
 
 /// The body of a batch whose events are the JSON texts the outbox keeps. A text that does not
@@ -36,7 +36,7 @@ pub fn batch_body(batch: &Batch<String>) -> Option<js_sys::JsString> {
     let events = batch
         .events
         .iter()
-        .filter_map(|e| js_sys::JSON::parse(e).ok().map(Parsed))
+        .filter_map(|e| crate::json::parse(e).map(Parsed))
         .collect();
     to_json(&Batch {
         v: batch.v,
