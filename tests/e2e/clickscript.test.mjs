@@ -750,3 +750,23 @@ test('a page that breaks JSON after the tag ran: events still arrive whole', asy
   assert.deepEqual(await errors(page), []);
   await context.close();
 });
+
+test('in debug mode, a page whose console throws: nothing reaches the page and the clickscript keeps working', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.addInitScript(() => {
+    console.log = console.error = () => { throw new Error('the page broke its console'); };
+  });
+  await page.goto(`${env.publisher}/?pt_debug=1`);
+  const txn = await ready(page);
+  // Each call logs in debug mode; the second only runs if the first left the tracker usable.
+  await page.evaluate(() => { PT.event('quote_requested', { n: 1 }); PT.event('not_an_event'); });
+  await page.evaluate(() => PT.event('quote_requested', { n: 2 }));
+  const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') >= 2 && e; });
+  assert.ok(events, 'both events delivered');
+  assert.equal(count(events, 'base'), 1);
+  // Delivered by the clickscript itself, not handed over to the fallback.
+  assert.equal(await page.evaluate(() => typeof window.__ptFallback), 'undefined');
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});

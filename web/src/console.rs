@@ -26,13 +26,13 @@ pub fn debug() -> bool {
 /// Logs `what` and a detail in debug mode.
 pub fn info(what: &str, detail: &JsValue) {
     if debug() {
-        Console::log(PREFIX, what, detail);
+        let _ = Console::log(PREFIX, what, detail);
     }
 }
 
 /// Logs a problem in debug mode.
 pub fn error(what: &str, detail: &JsValue) {
     if debug() {
-        Console::error(PREFIX, what, detail);
+        let _ = Console::error(PREFIX, what, detail);
     }
 }

@@ -116,16 +116,18 @@ extern "C" {
     /// `console`.
     #[wasm_bindgen(js_name = console)]
     pub type Console;
-    /// `console.log(a, b, c)`.
-    #[wasm_bindgen(static_method_of = Console)]
-    pub fn log(a: &str, b: &str, c: &JsValue);
-    /// `console.error(a, b, c)`.
-    #[wasm_bindgen(static_method_of = Console)]
-    pub fn error(a: &str, b: &str, c: &JsValue);
+    /// `console.log(a, b, c)`: a page may have replaced it with one that throws (caught, so that
+    /// nothing throws through the wasm while the tracker is borrowed).
+    #[wasm_bindgen(catch, static_method_of = Console)]
+    pub fn log(a: &str, b: &str, c: &JsValue) -> Result<(), JsValue>;
+    /// `console.error(a, b, c)`: caught, as `log`.
+    #[wasm_bindgen(catch, static_method_of = Console)]
+    pub fn error(a: &str, b: &str, c: &JsValue) -> Result<(), JsValue>;
 
-    /// `Number(text)`: JavaScript's strict conversion of text to a number.
-    #[wasm_bindgen(js_name = Number)]
-    pub fn number(text: &str) -> f64;
+    /// `Number(text)`: JavaScript's strict conversion of text to a number (caught: a page may
+    /// have replaced `Number`).
+    #[wasm_bindgen(catch, js_name = Number)]
+    fn to_number(text: &str) -> Result<f64, JsValue>;
 
     /// `Object.entries(obj)`: throws for a throwing getter or a hostile Proxy of the page's.
     #[wasm_bindgen(catch, js_namespace = Object, js_name = entries)]
@@ -168,6 +170,11 @@ pub fn window() -> web_sys::EventTarget {
 /// `document`, as the target of the clickscript's listeners.
 pub fn document() -> web_sys::EventTarget {
     Window::document_target()
+}
+
+/// `Number(text)`, NaN when the page's `Number` throws or gives no number.
+pub fn number(text: &str) -> f64 {
+    to_number(text).unwrap_or(f64::NAN)
 }
 
 /// `obj[key]`, or `undefined` when `obj` is not an object (js-sys's `Reflect::get` takes the key
