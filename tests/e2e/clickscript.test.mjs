@@ -770,3 +770,38 @@ test('in debug mode, a page whose console throws: nothing reaches the page and t
   assert.deepEqual(await errors(page), []);
   await context.close();
 });
+
+test('back from the back/forward cache, the page is alive again: its events arrive once, no second lead', async () => {
+  const browser = await env.bfcacheBrowser();
+  try {
+    const context = await browser.newContext();
+    await context.addInitScript(() => {
+      window.__errors = [];
+      addEventListener('error', (e) => window.__errors.push(String(e.message || e)));
+      addEventListener('pageshow', (e) => { window.__restored = e.persisted; });
+    });
+    const page = await context.newPage();
+    await page.goto(`${env.publisher}/bfcache.html?sub1=bf`);
+    const txn = await ready(page);
+    assert.equal(await page.evaluate(() => PT.flush()), true);
+    await page.click('#next');
+    await page.waitForURL(/plain\.html/);
+    // A page restored from the cache fires pageshow (persisted), not load.
+    await page.goBack({ waitUntil: 'commit' });
+    const restored = await page.waitForFunction(() => window.__restored === true, null, { timeout: 5000 }).then(() => true, () => false);
+    assert.ok(restored, 'restored from the back/forward cache');
+    // The same lead and tracker: an event fired now is delivered, once, and no second Base Event.
+    assert.equal(await page.evaluate(() => PT.transactionId()), txn);
+    await page.evaluate(() => PT.event('quote_requested', { after: 'back' }));
+    assert.equal(await page.evaluate(() => PT.flush()), true);
+    const events = await env.lead(txn);
+    assert.equal(count(events, 'quote_requested'), 1);
+    assert.equal(count(events, 'base'), 1);
+    // Its outbox is its own again: the heartbeat the pagehide zeroed is live.
+    const beat = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('pt_hb_e2e_')).map((k) => Number(localStorage.getItem(k))));
+    assert.ok(beat.length === 1 && beat[0] > 0, `heartbeat ${beat}`);
+    assert.deepEqual(await page.evaluate(() => window.__errors), []);
+  } finally {
+    await browser.close();
+  }
+});

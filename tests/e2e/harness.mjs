@@ -73,21 +73,27 @@ export async function start(configText = readFileSync(join(root, 'tests/e2e/conf
     try { body = readFileSync(join(pages, name.replace(/[^a-z0-9_.-]/gi, '')), 'utf8'); } catch {
       res.writeHead(404); res.end('not found'); return;
     }
-    const headers = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' };
+    // no-store keeps pages fresh, and out of the back/forward cache: except the page that tests it.
+    const headers = { 'content-type': 'text/html; charset=utf-8', 'cache-control': name === 'bfcache.html' ? 'no-cache' : 'no-store' };
     // A strict policy without 'wasm-unsafe-eval': WebAssembly cannot compile on this page.
     if (name.startsWith('csp')) headers['content-security-policy'] = `script-src 'unsafe-inline' ${collector}; connect-src ${collector}`;
     res.writeHead(200, headers);
     res.end(body.replaceAll('__COLLECTOR__', collector).replace('__README_SNIPPET__', readmeSnippet));
   });
   await new Promise((r) => server.listen(pubPort, '127.0.0.1', r));
-  const browser = await chromium.launch({
+  const launch = {
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync',
       // Two sites of one publisher (www. and shop.lp.test) on the loopback publisher server.
       '--host-resolver-rules=MAP *.lp.test 127.0.0.1'],
-  });
+  };
+  const browser = await chromium.launch(launch);
   return {
     collector, publisher, browser, log,
+    /** A second browser with the back/forward cache on (Playwright turns it off by default). */
+    async bfcacheBrowser() {
+      return chromium.launch({ ...launch, ignoreDefaultArgs: ['--disable-back-forward-cache'] });
+    },
     /** A fresh browser profile (a new visitor) whose pages record every uncaught error;
      *  `options` are Playwright's context options (time zone, locale, ...). */
     async visitor(options = {}) {
