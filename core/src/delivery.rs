@@ -242,13 +242,14 @@ impl Delivery {
     /// An event was recorded: it goes into the outbox (write-ahead). It is sent at the next
     /// [`Delivery::drive`], which the browser layer calls at the end of the calling task, so
     /// that the events one task records (a burst, the lead's first events) go as one batch.
+    /// Its uid is new (a UUIDv7 just made): the outbox does not search for it.
     pub fn record(&mut self, entry: Entry) {
         // Recorded while the page is going away (the page's own unload handler): the beacon is
         // the only way out left.
         if self.hidden {
             self.to_beacon.push(entry.uid.clone());
         }
-        let dropped = self.outbox.push(entry);
+        let dropped = self.outbox.push_new(entry);
         self.dropped(dropped, DropReason::Full, String::new());
         self.dirty = true;
         self.persist();

@@ -49,6 +49,9 @@ pub struct Entry {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outbox {
     entries: Vec<Entry>,
+    /// The sum of the entries' body lengths, kept rather than summed at each push: a burst
+    /// pushes thousands of events, and summing made it quadratic.
+    bytes: usize,
 }
 
 /// Why an entry left the outbox without being delivered.
@@ -90,7 +93,16 @@ impl Outbox {
     }
 
     fn bytes(&self) -> usize {
-        self.entries.iter().map(|e| e.body.len()).sum()
+        self.bytes
+    }
+
+    fn take_where(&mut self, gone: impl Fn(&Entry) -> bool) -> Vec<Entry> {
+        let (gone, kept): (Vec<Entry>, _) = core::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(gone);
+        self.entries = kept;
+        self.bytes -= gone.iter().map(|e| e.body.len()).sum::<usize>();
+        gone
     }
 
     /// Adds an entry (unless its uid is already here) and returns what had to be dropped, the
@@ -99,10 +111,17 @@ impl Outbox {
         if self.entries.iter().any(|e| e.uid == entry.uid) {
             return Vec::new();
         }
+        self.push_new(entry)
+    }
+
+    /// [`Outbox::push`] of an entry whose uid was just made (a UUIDv7 cannot be here already):
+    /// no search of the outbox, so that a burst of recorded events stays linear.
+    pub fn push_new(&mut self, entry: Entry) -> Vec<Entry> {
+        self.bytes += entry.body.len();
         self.entries.push(entry);
         // The oldest go until the rest fits (taken by iterator: `Vec::remove` carries a
         // formatted panic message into the wasm).
-        let (mut count, mut bytes) = (self.entries.len(), self.bytes());
+        let (mut count, mut bytes) = (self.entries.len(), self.bytes);
         let mut excess = 0;
         for e in &self.entries {
             if count <= MAX_ENTRIES && bytes <= MAX_BYTES {
@@ -115,6 +134,7 @@ impl Outbox {
         if excess == 0 {
             return Vec::new();
         }
+        self.bytes = bytes;
         let mut all = core::mem::take(&mut self.entries).into_iter();
         let dropped = all.by_ref().take(excess).collect();
         self.entries = all.collect();
@@ -141,11 +161,7 @@ impl Outbox {
 
     /// Removes the entries with these uids and returns them.
     pub fn remove(&mut self, uids: &[String]) -> Vec<Entry> {
-        let (gone, kept) = core::mem::take(&mut self.entries)
-            .into_iter()
-            .partition(|e| uids.contains(&e.uid));
-        self.entries = kept;
-        gone
+        self.take_where(|e| uids.contains(&e.uid))
     }
 
     /// Counts a failed attempt for these uids and sets when each may go again. Returns the
@@ -189,11 +205,7 @@ impl Outbox {
         if !self.entries.iter().any(old) {
             return Vec::new();
         }
-        let (gone, kept) = core::mem::take(&mut self.entries)
-            .into_iter()
-            .partition(|e| now.saturating_sub(e.created) > MAX_AGE_MS);
-        self.entries = kept;
-        gone
+        self.take_where(old)
     }
 
     /// The stored form: the oldest entries that fit `MAX_STORED_BYTES`.
@@ -299,6 +311,27 @@ mod tests {
         }
         assert!(o.bytes() <= MAX_BYTES);
         assert_eq!(o.entries()[0].uid, "u9");
+    }
+
+    #[test]
+    fn the_byte_count_follows_every_change() {
+        let sum = |o: &Outbox| o.entries().iter().map(|e| e.body.len()).sum::<usize>();
+        let mut o = Outbox::default();
+        for n in 0..60 {
+            o.push_new(entry(n, 40 * 1024 + n));
+            assert_eq!(o.bytes(), sum(&o));
+        }
+        o.push(entry(59, 5));
+        o.remove(&["u20".into(), "u21".into(), "nobody".into()]);
+        assert_eq!(o.bytes(), sum(&o));
+        o.push(Entry {
+            created: 0,
+            ..entry(100, 300)
+        });
+        assert_eq!(o.expire(MAX_AGE_MS + 500).len(), 1);
+        assert_eq!(o.bytes(), sum(&o));
+        let stored = Outbox::decode(&o.encode());
+        assert_eq!(stored.bytes(), sum(&stored));
     }
 
     #[test]

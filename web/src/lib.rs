@@ -20,16 +20,34 @@ pub fn now() -> u64 {
     js_sys::Date::now() as u64
 }
 
+/// Random bytes drawn from `crypto.getRandomValues` 256 at a time: one call per 16 IDs rather
+/// than one per ID (a 1,000-event burst spent 13 ms in the calls).
+const POOL: usize = 256;
+
+thread_local! {
+    static RANDOM: core::cell::RefCell<([u8; POOL], usize)> =
+        const { core::cell::RefCell::new(([0; POOL], POOL)) };
+}
+
 /// 16 random bytes from `crypto.getRandomValues`, or from `Math.random` where crypto is missing
 /// (IDs stay unique enough for a lead; the collector's uid index catches the rest).
 pub fn random16() -> [u8; 16] {
-    let mut bytes = [0u8; 16];
-    if globals::Crypto::get_random_values(&mut bytes).is_err() {
-        for b in bytes.iter_mut() {
-            *b = (js_sys::Math::random() * 256.0) as u8;
+    RANDOM.with(|r| {
+        let mut r = r.borrow_mut();
+        let (pool, used) = &mut *r;
+        if *used + 16 > POOL {
+            if globals::Crypto::get_random_values(pool).is_err() {
+                for b in pool.iter_mut() {
+                    *b = (js_sys::Math::random() * 256.0) as u8;
+                }
+            }
+            *used = 0;
         }
-    }
-    bytes
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&pool[*used..*used + 16]);
+        *used += 16;
+        bytes
+    })
 }
 
 /// A sorted, coalescing free list instead of std's dlmalloc: 3.3 KB gzip less wasm. The
