@@ -104,9 +104,20 @@
     tz = attempt(() => Intl.DateTimeFormat().resolvedOptions().timeZone, '');
   };
   if (cfg) start(cfg);
-  else attempt(() => fetch(base + '/v1/campaigns/' + cid + '/config')
-    .then((r) => r.ok ? r.json() : Promise.reject(r.status))
+  // The static tag reads its configuration with XMLHttpRequest, parsed by the browser (no page's
+  // fetch or JSON on the way: a page may have broken either; a broken fetch then only sends
+  // the page to the fallback).
+  else attempt(() => {
+    const x = new XMLHttpRequest();
+    x.open('GET', base + '/v1/campaigns/' + cid + '/config');
+    x.responseType = 'json';
     // A campaign the collector does not serve (4xx) never will: its queue is given up rather
     // than saved again on every page; a network error or a 5xx keeps it for the next page.
-    .then(start, (e) => { log('no config', e); if (e >= 400 && e < 500) { started = 1; keep(); } }));
+    x.onloadend = (s) => {
+      s = x.status;
+      if (s > 199 && s < 300 && x.response) start(x.response);
+      else { log('no config', s); if (s > 399 && s < 500) { started = 1; keep(); } }
+    };
+    x.send();
+  });
 })(window, document);

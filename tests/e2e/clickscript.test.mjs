@@ -704,18 +704,23 @@ test('a page that breaks fetch after the tag loaded still gets its events delive
   await context.close();
 });
 
-test('a page whose fetch is broken before the tag ran: the fallback delivers the lead', async () => {
+/** Opens `path` on a page whose fetch is broken (by `broken`) before the tag ran, and checks
+ *  that its lead's Base Event arrives with the landing's sub1 and nothing reaches the page. */
+async function leadDespiteBrokenFetch(path, broken, sub1) {
   const context = await env.visitor();
   const page = await context.newPage();
-  await page.addInitScript(() => { window.fetch = () => undefined; });
-  await page.goto(`${env.publisher}/?sub1=nofetch`);
+  await page.addInitScript(broken);
+  await page.goto(`${env.publisher}/${path}?sub1=${sub1}`);
   const txn = await ready(page);
   const base = await until(async () => (await env.lead(txn)).find((e) => e.event_id === 'base'));
   assert.ok(base, 'the Base Event arrived');
-  assert.equal(base.attribution.params.sub1, 'nofetch');
+  assert.equal(base.attribution.params.sub1, sub1);
   assert.deepEqual(await errors(page), []);
   await context.close();
-});
+}
+
+test('a page whose fetch is broken before the tag ran: the fallback delivers the lead', () =>
+  leadDespiteBrokenFetch('', () => { window.fetch = () => undefined; }, 'nofetch'));
 
 test('a page that broke JSON before the tag (replaced, and toJSON on the prototypes): events still arrive whole', async () => {
   const context = await env.visitor();
@@ -805,3 +810,6 @@ test('back from the back/forward cache, the page is alive again: its events arri
     await browser.close();
   }
 });
+
+test('a static tag on a page whose fetch is broken before the tag: the configuration still comes, the lead is delivered', () =>
+  leadDespiteBrokenFetch('static.html', () => { window.fetch = () => { throw new TypeError('the page broke fetch'); }; }, 'static-nofetch'));
