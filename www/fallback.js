@@ -16,6 +16,34 @@
       a[6] = a[6] & 15 | 112; a[8] = a[8] & 63 | 128; return fmt(hex(a));
     };
     var isId = function (s) { return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s || ''); };
+    // The browser's own JSON.stringify, as the WebAssembly takes it (web/src/json.rs): the page's
+    // if it writes back what it read, else an empty frame's; built-in prototypes' own toJSON
+    // (Prototype.js) set aside while it writes.
+    var protos = [Object.prototype, Array.prototype, String.prototype, Number.prototype, Boolean.prototype];
+    var writer = function (J) {
+      var write = function (v) {
+        var aside = [];
+        for (var i = 0; i < protos.length; i++) {
+          if (Object.prototype.hasOwnProperty.call(protos[i], 'toJSON')) {
+            aside[aside.length] = [protos[i], protos[i].toJSON];
+            delete protos[i].toJSON;
+          }
+        }
+        try { return J.stringify(v); } finally {
+          for (var k = 0; k < aside.length; k++) aside[k][0].toJSON = aside[k][1];
+        }
+      };
+      var probe = '{"a":[1.5,"\u00e9\\"",true,null,{}],"b":-2}';
+      try { if (write(J.parse(probe)) === probe) return write; } catch (e) { /* next */ }
+    };
+    var frameJSON = function () {
+      var f = d.createElement('iframe');
+      d.documentElement.appendChild(f);
+      var J = f.contentWindow.JSON;
+      f.remove();
+      return J;
+    };
+    var stringify = writer(w.JSON) || writer(frameJSON()) || function (v) { return JSON.stringify(v); };
     var cid = cfg.campaign, now = Date.now(), day = 864e5;
     // Values cut to the collector's limits in UTF-8 bytes (core/src/limits.rs), on a character.
     var cut = function (v, max) {
@@ -127,7 +155,7 @@
       while (sent.length) {
         var batch = [], size = 0;
         while (sent.length && batch.length < 100) {
-          var bytes = new TextEncoder().encode(JSON.stringify(sent[0])).length + 1;
+          var bytes = new TextEncoder().encode(stringify(sent[0])).length + 1;
           if (batch.length && size + bytes > 30720) break;
           batch.push(sent.shift());
           size += bytes;
@@ -135,7 +163,7 @@
         var ok = false;
         try {
           ok = navigator.sendBeacon(cfg.collector + '/v1/events',
-            JSON.stringify({ v: 1, cid: cid, sent_at: Date.now(), events: batch }));
+            stringify({ v: 1, cid: cid, sent_at: Date.now(), events: batch }));
         } catch (e) { log('no beacon', e); }
         log(ok ? 'beacon' : 'beacon refused', batch.length);
         // Refused (the browser's quota): the batch waits for the next send (a later call, or flush).

@@ -232,6 +232,20 @@ test('a CSP that forbids WebAssembly: the fallback still delivers the Base Event
   await context.close();
 });
 
+test('a CSP that forbids WebAssembly on a page that broke JSON: the fallback still writes whole events', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/csp-json.html?utm_source=cspjson`);
+  const txn = await until(() => page.evaluate(() => PT.transactionId()));
+  assert.ok(txn, 'the fallback made a transaction');
+  const events = await until(async () => { const e = await env.lead(txn); return e.length >= 3 && e; });
+  assert.deepEqual(events.map((e) => e.event_id).sort(), ['base', 'click_sold', 'purchase']);
+  assert.equal(events.find((e) => e.event_id === 'purchase').data.plan, 'csp-json');
+  assert.equal(await page.evaluate(() => Array.prototype.toJSON === window.__toJSON), true);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
+
 test('a batch the collector refuses (4xx) is dropped, not retried', async () => {
   const context = await env.visitor();
   const page = await context.newPage();
