@@ -48,6 +48,9 @@
     // Values cut to the collector's limits in UTF-8 bytes (core/src/limits.rs), on a character.
     var cut = function (v, max) {
       v = String(v);
+      // A lone surrogate (a page's text cut mid-character) would go out as a JSON escape the
+      // collector refuses, with the whole batch: replaced (U+FFFD), as the WebAssembly's are.
+      if (/[\uD800-\uDFFF]/.test(v)) v = new TextDecoder().decode(new TextEncoder().encode(v));
       if (v.length * 3 <= max) return v;
       var b = new TextEncoder().encode(v), n = max;
       if (b.length <= max) return v;

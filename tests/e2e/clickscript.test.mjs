@@ -246,6 +246,20 @@ test('a CSP that forbids WebAssembly on a page that broke JSON: the fallback sti
   await context.close();
 });
 
+test('the fallback replaces a lone surrogate in a page\'s text rather than losing the batch', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  await page.goto(`${env.publisher}/csp.html`);
+  const txn = await until(() => page.evaluate(() => PT.transactionId()));
+  await page.evaluate(() => { document.title = 'cut \uD800'; PT.event('quote_requested', { note: 'a\uDC00b' }); });
+  const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') && e; });
+  assert.ok(events, 'delivered');
+  const quote = events.find((e) => e.event_id === 'quote_requested');
+  assert.equal(quote.data.note, 'a\uFFFDb');
+  assert.equal(quote.page.title, 'cut \uFFFD');
+  await context.close();
+});
+
 test('a batch the collector refuses (4xx) is dropped, not retried', async () => {
   const context = await env.visitor();
   const page = await context.newPage();
