@@ -86,7 +86,7 @@ impl Tracker {
         let seed = u64::from_le_bytes([
             seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7],
         ]);
-        let tracker = Tracker {
+        let mut tracker = Tracker {
             attribution: parse_query(&query),
             tab: uuid_v4(random16()),
             delivery: Delivery::new(&cfg.campaign, seed),
@@ -131,7 +131,12 @@ impl Tracker {
         key(&["pt_hb_", &self.cfg.campaign, "_", tab])
     }
 
-    fn save_identity(&self) {
+    /// Writes the identity: the stored record merged with what this tab changed (another tab
+    /// may have written since), then the cookie.
+    fn save_identity(&mut self) {
+        if let Some(stored) = self.stored_identity() {
+            self.ident.merge(&stored);
+        }
         let cfg = &self.cfg;
         let max_age = self.ident.txn_expires.saturating_sub(now()) / 1000;
         cookie::set(
@@ -140,8 +145,12 @@ impl Tracker {
             max_age,
             self.cookie_domain.as_deref(),
         );
-        self.store
-            .set(&key(&["pt_id_", &cfg.campaign]), &self.ident.encode());
+        if self
+            .store
+            .set(&key(&["pt_id_", &cfg.campaign]), &self.ident.encode())
+        {
+            self.ident.written();
+        }
     }
 
     fn stored_identity(&self) -> Option<Identity> {

@@ -31,6 +31,17 @@ pub struct Identity {
     pub seq: u32,
     /// Once-per-lead events this transaction has fired.
     pub fired: Vec<String>,
+    /// What this tab changed in `fired` since it last wrote the record (not stored): the stored
+    /// record is the truth that tabs share, and these are laid over it at each merge, so that a
+    /// tab's forget is not undone by another tab that merely read the event earlier.
+    changes: FiredChanges,
+}
+
+/// Once-per-lead events fired (`added`) and forgotten (`removed`) by this tab, not yet written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct FiredChanges {
+    added: Vec<String>,
+    removed: Vec<String>,
 }
 
 /// What the page offers to resume an identity from.
@@ -89,6 +100,7 @@ impl Identity {
             last_seen: now,
             seq,
             fired,
+            changes: FiredChanges::default(),
         }
     }
 
@@ -97,19 +109,28 @@ impl Identity {
         self.fired.iter().any(|f| f == id)
     }
 
-    /// Takes in what another tab of the same lead recorded (`stored`, read back from storage):
-    /// its fired once-per-lead events and its sequence number, so that a once event fired in one
-    /// tab is not fired again in another. A record of another transaction changes nothing.
+    /// Takes in what the tabs of the same lead recorded (`stored`, read back from storage): its
+    /// fired once-per-lead events, with what this tab fired or forgot since it last wrote laid
+    /// over them, and its sequence number; so that a once event fired in one tab is not fired
+    /// again in another, and one a tab forgot is not brought back by another. A record of
+    /// another transaction changes nothing.
     pub fn merge(&mut self, stored: &Identity) {
         if stored.txn != self.txn {
             return;
         }
-        for f in &stored.fired {
-            if !self.has_fired(f) {
-                self.fired.push(f.clone());
+        let mut fired = Vec::new();
+        for f in stored.fired.iter().chain(&self.changes.added) {
+            if !self.changes.removed.contains(f) && !fired.contains(f) {
+                fired.push(f.clone());
             }
         }
+        self.fired = fired;
         self.seq = self.seq.max(stored.seq);
+    }
+
+    /// The record was written: what this tab changed is now in it.
+    pub fn written(&mut self) {
+        self.changes = FiredChanges::default();
     }
 
     /// Once-per-lead event `id` was not delivered (the collector refused it, or it was dropped
@@ -118,12 +139,16 @@ impl Identity {
     /// collector's answer: stored, or a duplicate of one stored before.
     pub fn forget(&mut self, id: &str) {
         self.fired.retain(|f| f != id);
+        self.changes.added.retain(|f| f != id);
+        self.changes.removed.push(id.to_owned());
     }
 
     /// Records an event fired at `now` and returns its sequence number.
     pub fn note_event(&mut self, id: &str, once: bool, now: u64) -> u32 {
         if once && !self.has_fired(id) {
             self.fired.push(id.to_owned());
+            self.changes.removed.retain(|f| f != id);
+            self.changes.added.push(id.to_owned());
         }
         self.last_seen = now;
         self.seq += 1;
@@ -181,6 +206,7 @@ impl Identity {
             last_seen,
             seq,
             fired,
+            changes: FiredChanges::default(),
         })
     }
 }
@@ -314,12 +340,48 @@ mod tests {
     }
 
     #[test]
+    fn a_once_event_one_tab_forgot_is_not_brought_back_by_another() {
+        let mut a = Identity::resume(Sources::default(), NOW, 30, ids());
+        a.note_event("base", true, NOW);
+        let mut stored = Identity::decode(&a.encode()).unwrap();
+        a.written();
+        // Tab b of the same lead reads the record (base fired) and fires an event of its own.
+        let mut b = Identity::decode(&stored.encode()).unwrap();
+        b.merge(&stored);
+        assert!(b.has_fired("base"));
+        b.note_event("purchase", true, NOW);
+        // Tab a's base is refused: forgotten, merged with the record and written.
+        a.forget("base");
+        a.merge(&stored);
+        stored = Identity::decode(&a.encode()).unwrap();
+        a.written();
+        assert!(!stored.has_fired("base"));
+        // Tab b writes: it keeps its own purchase and does not bring base back.
+        b.merge(&stored);
+        assert!(!b.has_fired("base") && b.has_fired("purchase"));
+        stored = Identity::decode(&b.encode()).unwrap();
+        b.written();
+        assert_eq!(stored.fired, ["purchase"]);
+        // Once written, the record is the truth: a later forget elsewhere reaches b too.
+        let mut c = stored.clone();
+        c.forget("purchase");
+        b.merge(&Identity::decode(&c.encode()).unwrap());
+        assert!(!b.has_fired("purchase"));
+        // What b fires and has not written yet survives a merge with an older record.
+        b.note_event("signup", true, NOW);
+        b.merge(&stored);
+        assert!(b.has_fired("signup") && b.has_fired("purchase"));
+    }
+
+    #[test]
     fn record_round_trips_and_rejects_garbage() {
         let mut id = Identity::resume(Sources::default(), NOW, 30, ids());
         id.note_event("base", true, NOW);
         id.note_event("click_sold", true, NOW);
         id.note_event("quote", false, NOW);
         assert_eq!(id.seq, 3);
+        // The record holds everything but this tab's unwritten changes.
+        id.written();
         assert_eq!(Identity::decode(&id.encode()), Some(id.clone()));
         for bad in [
             "",
