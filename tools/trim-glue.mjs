@@ -3,7 +3,7 @@
 // the glue's other ways in (`initSync`, a URL or bytes, deprecated arguments, a fallback for a
 // wrong MIME type with its long warning) and its `encodeInto` polyfill (every browser with
 // WebAssembly reference types has encodeInto) are dead code a page downloaded: 0.6 KB gzip.
-// It also guards the one import that calls a page-replaceable global without a catch (fetch).
+// It also guards the import through which gloo-net calls the page's fetch (it has no catch).
 // Written for the wasm-bindgen version Cargo.toml pins; it fails loudly if the glue changed.
 //
 // Usage: node tools/trim-glue.mjs PKG_DIR
@@ -37,8 +37,10 @@ js = js.replace(polyfill, '\n');
 const fetchImport = /(__wbg_fetch_[0-9a-f]+: function\(arg0\) \{\n\s*)const ret = fetch\(arg0\);\n/g;
 const fetches = (js.match(fetchImport) || []).length;
 if (js.includes('__wbg_fetch_') && fetches !== 1) fail('the fetch import is not the one this script knows');
+// The Response class as the glue loaded (a page may replace window.Response later).
+if (fetches) js = 'const __wbg_Response = Response;\n' + js;
 js = js.replace(fetchImport, `$1let ret;
-            try { ret = Promise.resolve(fetch(arg0)).then((r) => r instanceof Response ? r : Promise.reject(new TypeError('fetch gave no Response'))); }
+            try { ret = Promise.resolve(fetch(arg0)).then((r) => r instanceof __wbg_Response ? r : Promise.reject(new TypeError('fetch gave no Response'))); }
             catch (e) { ret = Promise.reject(e); }
 `);
 writeFileSync(glue, js);

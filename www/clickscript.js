@@ -113,11 +113,11 @@
     x.responseType = 'json';
     // A campaign the collector does not serve (4xx) never will: its queue is given up rather
     // than saved again on every page; a network error or a 5xx keeps it for the next page.
-    x.onloadend = (s) => {
+    x.onloadend = (s) => attempt(() => {
       s = x.status;
-      if (s > 199 && s < 300 && x.response) start(x.response);
+      if (s > 199 && s < 300 && typeof x.response == 'object' && x.response) start(x.response);
       else { log('no config', s); if (s > 399 && s < 500) { started = 1; keep(); } }
-    };
+    });
     x.send();
   });
 })(window, document);

@@ -18,30 +18,33 @@
     var isId = function (s) { return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s || ''); };
     // The browser's own JSON.stringify, as the WebAssembly takes it (web/src/json.rs): the page's
     // if it writes back what it read, else an empty frame's; built-in prototypes' own toJSON
-    // (Prototype.js) set aside while it writes.
+    // (Prototype.js) set aside while it writes and put back as they were (their descriptors).
+    var R = w.Reflect, key = 'toJSON';
     var protos = [Object.prototype, Array.prototype, String.prototype, Number.prototype, Boolean.prototype];
     var writer = function (J) {
       var write = function (v) {
         var aside = [];
-        for (var i = 0; i < protos.length; i++) {
-          if (Object.prototype.hasOwnProperty.call(protos[i], 'toJSON')) {
-            aside[aside.length] = [protos[i], protos[i].toJSON];
-            delete protos[i].toJSON;
+        try {
+          for (var i = 0; i < protos.length; i++) {
+            var desc = R.getOwnPropertyDescriptor(protos[i], key);
+            if (desc && R.deleteProperty(protos[i], key)) aside[aside.length] = [protos[i], desc];
           }
-        }
-        try { return J.stringify(v); } finally {
-          for (var k = 0; k < aside.length; k++) aside[k][0].toJSON = aside[k][1];
+          return J.stringify(v);
+        } finally {
+          for (var k = 0; k < aside.length; k++) R.defineProperty(aside[k][0], key, aside[k][1]);
         }
       };
       var probe = '{"a":[1.5,"\u00e9\\"",true,null,{}],"b":-2}';
-      try { if (write(J.parse(probe)) === probe) return write; } catch (e) { /* next */ }
+      try { if (write(J.parse(probe)) === probe) return write; } catch (e) { /* the next one */ }
     };
     var frameJSON = function () {
-      var f = d.createElement('iframe');
-      d.documentElement.appendChild(f);
-      var J = f.contentWindow.JSON;
-      f.remove();
-      return J;
+      try {
+        var f = d.createElement('iframe');
+        d.documentElement.appendChild(f);
+        var J = f.contentWindow.JSON;
+        f.remove();
+        return J;
+      } catch (e) { return w.JSON; }
     };
     var stringify = writer(w.JSON) || writer(frameJSON()) || function (v) { return JSON.stringify(v); };
     var cid = cfg.campaign, now = Date.now(), day = 864e5;

@@ -142,6 +142,19 @@ extern "C" {
     /// `Reflect.set(obj, key, value)`: throws when `obj` is not an object.
     #[wasm_bindgen(catch, static_method_of = Reflect, js_name = set)]
     fn reflect_set(obj: &JsValue, key: &str, value: &JsValue) -> Result<bool, JsValue>;
+    /// `Reflect.getOwnPropertyDescriptor(obj, key)`: `undefined` when `obj` has no own `key`.
+    #[wasm_bindgen(catch, static_method_of = Reflect, js_name = getOwnPropertyDescriptor)]
+    pub fn own_property(obj: &JsValue, key: &str) -> Result<JsValue, JsValue>;
+    /// `Reflect.defineProperty(obj, key, descriptor)`.
+    #[wasm_bindgen(catch, static_method_of = Reflect, js_name = defineProperty)]
+    pub fn define_property(obj: &JsValue, key: &str, descriptor: &JsValue)
+        -> Result<bool, JsValue>;
+    /// `Reflect.deleteProperty(obj, key)`.
+    #[wasm_bindgen(catch, static_method_of = Reflect, js_name = deleteProperty)]
+    pub fn delete_property(obj: &JsValue, key: &str) -> Result<bool, JsValue>;
+    /// `Object.getPrototypeOf(v)` (a primitive's is its wrapper's prototype).
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = getPrototypeOf)]
+    pub fn prototype_of(v: &JsValue) -> Result<JsValue, JsValue>;
 
     /// `localStorage`.
     pub type Storage;

@@ -7,20 +7,24 @@
 //! - it is checked on a round trip of what serde-wasm-bindgen makes (objects, arrays, strings,
 //!   numbers, booleans, null); a page's pair that fails is replaced by a fresh realm's (an empty
 //!   same-origin frame, added and removed at once);
-//! - built-in prototypes' own `toJSON` are set aside for the length of each call.
+//! - built-in prototypes' own `toJSON` are set aside for the length of each call, and put back
+//!   as they were (their property descriptors: a non-enumerable one stays non-enumerable).
+//!
+//! Every call here goes through a guarded (`catch`) declaration, so nothing a page did to these
+//! globals throws through the wasm.
 
 use std::cell::OnceCell;
 
-use js_sys::{Function, JsString, Object};
+use js_sys::{Function, JsString};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::globals::{get, set, Document};
+use crate::globals::{get, Document, Reflect};
 
 /// The checked pair, and the prototypes whose `toJSON` each call sets aside.
 struct Json {
     stringify: Function,
     parse: Function,
-    prototypes: [Object; 5],
+    prototypes: [JsValue; 5],
 }
 
 thread_local! {
@@ -38,29 +42,29 @@ impl Json {
             stringify: get(&json, "stringify").dyn_into().ok()?,
             parse: get(&json, "parse").dyn_into().ok()?,
             prototypes: [
-                Object::new().into(),
+                js_sys::Object::new().into(),
                 js_sys::Array::new().into(),
                 JsValue::from_str(""),
                 JsValue::from_f64(0.0),
                 JsValue::TRUE,
             ]
-            .map(|v| Object::get_prototype_of(&v)),
+            .map(|v| crate::globals::prototype_of(&v).unwrap_or_default()),
         })
     }
 
     fn stringify(&self, v: &JsValue) -> Option<JsString> {
-        let key = JsValue::from_str(TO_JSON);
+        // The own `toJSON` descriptors set aside (undefined: none, or none to touch).
         let mut aside: [JsValue; 5] = Default::default();
         for (p, a) in self.prototypes.iter().zip(&mut aside) {
-            if Object::has_own(p, &key) {
-                *a = get(p, TO_JSON);
-                let _ = js_sys::Reflect::delete_property(p, &key);
+            *a = Reflect::own_property(p, TO_JSON).unwrap_or_default();
+            if !a.is_undefined() && !Reflect::delete_property(p, TO_JSON).unwrap_or(false) {
+                *a = JsValue::UNDEFINED;
             }
         }
         let text = self.stringify.call1(&JsValue::NULL, v);
         for (p, a) in self.prototypes.iter().zip(&aside) {
             if !a.is_undefined() {
-                set(p, TO_JSON, a);
+                let _ = Reflect::define_property(p, TO_JSON, a);
             }
         }
         text.ok()?.dyn_into().ok()

@@ -33,13 +33,16 @@ thread_local! {
 /// (IDs stay unique enough for a lead; the collector's uid index catches the rest).
 pub fn random16() -> [u8; 16] {
     RANDOM.with(|r| {
-        let mut r = r.borrow_mut();
+        // Only a page's crypto or Math.random calling back in could find it borrowed.
+        let Ok(mut r) = r.try_borrow_mut() else {
+            let mut bytes = [0u8; 16];
+            weak_random(&mut bytes);
+            return bytes;
+        };
         let (pool, used) = &mut *r;
         if *used + 16 > POOL {
             if globals::Crypto::get_random_values(pool).is_err() {
-                for b in pool.iter_mut() {
-                    *b = (js_sys::Math::random() * 256.0) as u8;
-                }
+                weak_random(pool);
             }
             *used = 0;
         }
@@ -48,6 +51,13 @@ pub fn random16() -> [u8; 16] {
         *used += 16;
         bytes
     })
+}
+
+/// `Math.random` bytes, where crypto is missing.
+fn weak_random(bytes: &mut [u8]) {
+    for b in bytes.iter_mut() {
+        *b = (js_sys::Math::random() * 256.0) as u8;
+    }
 }
 
 /// A sorted, coalescing free list instead of std's dlmalloc: 3.3 KB gzip less wasm. The
