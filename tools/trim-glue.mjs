@@ -37,6 +37,12 @@ js = js.replace(polyfill, '\n');
 const fetchImport = /(__wbg_fetch_[0-9a-f]+: function\(arg0\) \{\n\s*)const ret = fetch\(arg0\);\n/g;
 const fetches = (js.match(fetchImport) || []).length;
 if (js.includes('__wbg_fetch_') && fetches !== 1) fail('the fetch import is not the one this script knows');
+// wasm-bindgen calls the global `Number` in imports without a catch (serde-wasm-bindgen's
+// values carried into a batch go through one, with the tracker borrowed): the one the glue
+// loaded with is called instead, so a page that replaces `Number` later cannot throw through the
+// wasm.
+const numberCall = /(?<![\w$.])Number\(/g;
+if (numberCall.test(js)) js = 'const __wbg_Number = Number;\n' + js.replace(numberCall, '__wbg_Number(');
 // The Response class as the glue loaded (a page may replace window.Response later).
 if (fetches) js = 'const __wbg_Response = Response;\n' + js;
 js = js.replace(fetchImport, `$1let ret;

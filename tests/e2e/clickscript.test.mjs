@@ -782,10 +782,11 @@ test('a page that broke JSON before the tag (replaced, and toJSON on the prototy
   await context.close();
 });
 
-test('a page that breaks JSON after the tag ran: events still arrive whole', async () => {
+test('a page that breaks JSON and Number after the tag ran: events still arrive whole', async () => {
   const context = await env.visitor();
   const { page, txn } = await openLanding(context);
   await page.evaluate(() => {
+    window.Number = () => { throw new Error('the page broke Number'); };
     JSON.stringify = () => '{"broken":true}';
     JSON.parse = () => { throw new SyntaxError('the page broke JSON.parse'); };
     Array.prototype.toJSON = function () { return 'array'; };
