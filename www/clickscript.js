@@ -100,8 +100,14 @@
       replay(m);
       cfg.ext && load(cfg.ext, (t) => t.start(cfg, debug, m.fire)).catch(log);
     }).catch(fallback), null) || fallback('no loader');
-    // Looked up while the wasm downloads (Chromium's first Intl call takes some 20 ms).
-    tz = attempt(() => Intl.DateTimeFormat().resolvedOptions().timeZone, '');
+    // Chromium's first Intl call on a page takes 20-40 ms of the main thread: the zone is kept
+    // for the visitor with the UTC offset it was found at, and looked up again (while the wasm
+    // downloads) only when the offset changed (travel, daylight saving) or storage is blocked.
+    const zone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
+    tz = attempt(() => {
+      let at = new Date().getTimezoneOffset() + '|', kept = localStorage.getItem('pt_tz') || '', z;
+      return kept.indexOf(at) ? (localStorage.setItem('pt_tz', at + (z = zone())), z) : kept.slice(at.length);
+    }) || attempt(zone, '');
   };
   if (cfg) start(cfg);
   // The static tag reads its configuration with XMLHttpRequest, parsed by the browser (no page's

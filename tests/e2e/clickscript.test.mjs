@@ -857,3 +857,27 @@ test('back from the back/forward cache, the page is alive again: its events arri
 
 test('a static tag on a page whose fetch is broken before the tag: the configuration still comes, the lead is delivered', () =>
   leadDespiteBrokenFetch('static.html', () => { window.fetch = () => { throw new TypeError('the page broke fetch'); }; }, 'static-nofetch'));
+
+test('the time zone is kept for the visitor with its UTC offset, and looked up again when the offset changed', async () => {
+  // Tokyo is UTC+9 all year: getTimezoneOffset() is -540.
+  const context = await env.visitor({ timezoneId: 'Asia/Tokyo' });
+  const quote = async (kept) => {
+    const page = await context.newPage();
+    if (kept) await page.addInitScript((k) => localStorage.setItem('pt_tz', k), kept);
+    await page.goto(`${env.publisher}/`);
+    const txn = await ready(page);
+    await page.evaluate(() => PT.event('quote_requested'));
+    assert.equal(await page.evaluate(() => PT.flush()), true);
+    const stored = await page.evaluate(() => localStorage.getItem('pt_tz'));
+    const last = (await env.lead(txn)).filter((e) => e.event_id === 'quote_requested').sort((a, b) => a.seq - b.seq).pop();
+    await page.close();
+    return [last.page.time_zone, stored];
+  };
+  // Looked up, and kept with its offset.
+  assert.deepEqual(await quote(null), ['Asia/Tokyo', '-540|Asia/Tokyo']);
+  // Kept for the same offset: used as it is, not looked up again.
+  assert.deepEqual(await quote('-540|Test/Kept'), ['Test/Kept', '-540|Test/Kept']);
+  // The offset changed (travel, daylight saving): looked up again.
+  assert.deepEqual(await quote('-480|Test/Stale'), ['Asia/Tokyo', '-540|Asia/Tokyo']);
+  await context.close();
+});

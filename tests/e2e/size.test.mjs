@@ -41,7 +41,7 @@ const report = (title, parts) => {
 
 // Every page downloads the loader and the clickscript before its first event; a campaign that
 // binds triggers downloads the triggers extension after it.
-test('what a page downloads before its first event stays within its ceiling; the loader within 1.25 KB', () => {
+test('what a page downloads before its first event stays within its ceiling; the loader within 1.35 KB', () => {
   const parts = ['loader.js', `${file('pkg')}.js`, `${file('pkg')}_bg.wasm`].map(measure);
   const sum = total(parts);
   const budget = Number(setting('size_budget_gzip'));
@@ -50,8 +50,9 @@ test('what a page downloads before its first event stays within its ceiling; the
   console.log(`ceiling ${ceiling} B gzip; budget ${budget} B gzip: ${sum.gzip <= budget ? `met, ${budget - sum.gzip} B to spare` : `over by ${sum.gzip - budget} B`}`);
   // 1 KB until the loader guarded every global a page may replace (JSON, Array methods,
   // localStorage, fetch): 1,155 B; 1.2 KB until the static tag read its configuration with
-  // XMLHttpRequest (a page that broke fetch): 1,227 B.
-  assert.ok(parts[0].gzip <= 1250, `the loader (the part that runs first) is ${parts[0].gzip} B gzip, over 1.25 KB`);
+  // XMLHttpRequest (a page that broke fetch): 1,227 B; 1.25 KB until the time zone was kept
+  // for the visitor (20-40 ms of main thread less on every later page): 1,327 B.
+  assert.ok(parts[0].gzip <= 1350, `the loader (the part that runs first) is ${parts[0].gzip} B gzip, over 1.35 KB`);
   assert.ok(sum.gzip <= ceiling, `${sum.gzip} B gzip is over the ceiling of ${ceiling} B`);
 });
 
