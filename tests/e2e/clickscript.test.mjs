@@ -232,6 +232,13 @@ test('a CSP that forbids WebAssembly: the fallback still delivers the Base Event
   await context.close();
 });
 
+/** Counts the frames added to the page (the JSON guard adds one only on a page whose JSON fails). */
+const countFrames = () => {
+  window.__frames = 0;
+  new MutationObserver((ms) => { for (const m of ms) for (const n of m.addedNodes) if (n.nodeName === 'IFRAME') window.__frames++; })
+    .observe(document, { childList: true, subtree: true });
+};
+
 /** In the page: whether Array.prototype.toJSON is the page's own, and whether it is enumerable. */
 const toJSONAsDefined = () => {
   const d = Object.getOwnPropertyDescriptor(Array.prototype, 'toJSON');
@@ -766,6 +773,7 @@ test('a page whose fetch is broken before the tag ran: the fallback delivers the
 
 test('a page that broke JSON before the tag (replaced, and toJSON on the prototypes): events still arrive whole', async () => {
   const context = await env.visitor();
+  await context.addInitScript(countFrames);
   const page = await context.newPage();
   await page.goto(`${env.publisher}/broken-json.html?sub1=json`);
   const txn = await ready(page);
@@ -778,12 +786,15 @@ test('a page that broke JSON before the tag (replaced, and toJSON on the prototy
   assert.equal(quote.attribution.params.sub1, 'json');
   // The page's own toJSON is back in place as it was (non-enumerable), and nothing reached the page.
   assert.deepEqual(await page.evaluate(toJSONAsDefined), [true, false]);
+  // One empty frame lent its JSON, once.
+  assert.equal(await page.evaluate(() => window.__frames), 1);
   assert.deepEqual(await errors(page), []);
   await context.close();
 });
 
 test('a page that breaks JSON and Number after the tag ran: events still arrive whole', async () => {
   const context = await env.visitor();
+  await context.addInitScript(countFrames);
   const { page, txn } = await openLanding(context);
   await page.evaluate(() => {
     window.Number = () => { throw new Error('the page broke Number'); };
@@ -796,6 +807,8 @@ test('a page that breaks JSON and Number after the tag ran: events still arrive 
   assert.ok(events, 'delivered');
   assert.deepEqual(events.find((e) => e.event_id === 'quote_requested').data, { plan: 'late' });
   assert.deepEqual(await errors(page), []);
+  // The page's JSON was taken when it still worked: no frame was needed.
+  assert.equal(await page.evaluate(() => window.__frames), 0);
   await context.close();
 });
 
