@@ -678,11 +678,17 @@ test('an open tab adopts, through the storage event, what a closed tab could not
     assert.equal(await ready(a), txn);
     await a.evaluate(() => PT.event('quote_requested', { tab: 'a' }));
     assert.equal(await a.evaluate(() => PT.flush()), false);
+    // Tab a's outbox (tab b's is empty); b takes it over, and removes it, once a has gone.
+    const outboxes = () => b.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('pt_ob_')));
+    const [aKey] = await outboxes();
+    assert.ok(aKey, 'tab a keeps its event in its outbox');
     await a.close({ runBeforeUnload: true });
+    // Still paused (so tab a's beacon is refused too): tab b is not reloaded, and only tab a's
+    // heartbeat going to 0 (a storage event) tells it.
+    assert.ok(await until(async () => !(await outboxes()).includes(aKey), 10000), 'tab b adopted tab a\'s outbox');
   } finally {
     await env.pause(false);
   }
-  // Tab b is not reloaded: only tab a's heartbeat going to 0 (a storage event) tells it.
   const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') >= 1 && e; }, 15000);
   assert.ok(events, 'tab b delivered tab a\'s event');
   assert.equal(await b.evaluate(() => PT.flush()), true);
