@@ -7,7 +7,7 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use clickscript_core::config::Amount;
 use collector::store::Store;
-use common::{app, app_with, send};
+use common::{app, app_with, get, send};
 use serde_json::{json, Value};
 
 fn admin(method: &str, uri: &str, body: Value) -> Request<Body> {
@@ -21,10 +21,7 @@ fn admin(method: &str, uri: &str, body: Value) -> Request<Body> {
 }
 
 async fn served_ids(app: &Router, campaign: &str) -> Vec<String> {
-    let req = Request::get(format!("/v1/campaigns/{campaign}/config"))
-        .body(Body::empty())
-        .unwrap();
-    let (_, v, _) = send(app, req).await;
+    let (_, v, _) = get(app, &format!("/v1/campaigns/{campaign}/config")).await;
     v["events"]
         .as_array()
         .unwrap()
@@ -42,8 +39,10 @@ async fn the_admin_api_needs_its_token_and_is_off_without_one() {
     assert!(v["error"].as_str().unwrap().contains("off"));
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);
-    let anonymous = Request::get("/admin/catalog").body(Body::empty()).unwrap();
-    assert_eq!(send(&app, anonymous).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get(&app, "/admin/catalog").await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let wrong = Request::post("/admin/orgs/o/events")
         .header(header::AUTHORIZATION, "Bearer nope")
         .body(Body::from(r#"{"id":"x","category":"lead"}"#))
@@ -195,13 +194,7 @@ async fn invalid_changes_are_refused_naming_the_field_and_the_reason() {
         json!([{"event":"form_sold","trigger":{"on":"submit","selector":"#quote","conditions":[{"field":"zip","test":"present"}]}}]),
     );
     assert_eq!(send(&app, bind).await.0, StatusCode::OK);
-    let (_, v, _) = send(
-        &app,
-        Request::get("/v1/campaigns/c1/config")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (_, v, _) = get(&app, "/v1/campaigns/c1/config").await;
     assert_eq!(v["bindings"][0]["trigger"]["on"], "submit");
     // Deactivating a bound event would leave a binding to nothing: refused.
     let (s, v, _) = send(
@@ -230,12 +223,7 @@ async fn invalid_changes_are_refused_naming_the_field_and_the_reason() {
 async fn a_system_event_bound_to_a_trigger_is_served_as_not_fired_on_load() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);
-    let served = |app: Router| async move {
-        let req = Request::get("/v1/campaigns/c1/config")
-            .body(Body::empty())
-            .unwrap();
-        send(&app, req).await.1
-    };
+    let served = |app: Router| async move { get(&app, "/v1/campaigns/c1/config").await.1 };
     let v = served(app.clone()).await;
     assert_eq!(v["click_with_base"], true);
     assert!(

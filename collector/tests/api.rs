@@ -9,7 +9,7 @@ use tower::ServiceExt;
 
 mod common;
 
-use common::{app, send, ORIGIN};
+use common::{app, get, send, ORIGIN};
 
 const TXN: &str = "5f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11";
 
@@ -72,13 +72,7 @@ async fn stores_each_uid_once_and_each_once_event_once_per_lead() {
     let (_, v, _) = send(&app, post(body, Some(ORIGIN))).await;
     assert_eq!(v["duplicates"], json!([uid(3)]));
     assert_eq!(v["accepted"], json!([uid(4)]));
-    let (s, v, _) = send(
-        &app,
-        Request::get(format!("/v1/leads/{TXN}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (s, v, _) = get(&app, &format!("/v1/leads/{TXN}")).await;
     assert_eq!(s, StatusCode::OK);
     let ids: Vec<&str> = v["events"]
         .as_array()
@@ -87,13 +81,7 @@ async fn stores_each_uid_once_and_each_once_event_once_per_lead() {
         .map(|e| e["event_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["base", "quote", "quote"]);
-    let (_, v, _) = send(
-        &app,
-        Request::get("/v1/campaigns/c1/events")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (_, v, _) = get(&app, "/v1/campaigns/c1/events").await;
     assert_eq!(v["events"].as_array().unwrap().len(), 3);
 }
 
@@ -206,13 +194,7 @@ async fn malformed_hostile_and_oversized_bodies_get_a_named_4xx() {
         );
     }
     // Nothing of that was stored.
-    let (_, v, _) = send(
-        &app,
-        Request::get("/v1/campaigns/c1/events")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (_, v, _) = get(&app, "/v1/campaigns/c1/events").await;
     assert_eq!(v["events"], json!([]));
 }
 
@@ -340,13 +322,7 @@ async fn serves_the_loader_and_configuration() {
         String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert!(js.starts_with("var cfg = {"), "{js}");
     assert!(js.contains("\"collector\":\"http://collector.test\""));
-    let (s, v, _) = send(
-        &app,
-        Request::get("/v1/campaigns/c1/config")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (s, v, _) = get(&app, "/v1/campaigns/c1/config").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["system"]["base"], "base");
     assert_eq!(
@@ -362,13 +338,7 @@ async fn serves_the_loader_and_configuration() {
         .unwrap()
         .iter()
         .any(|e| e["id"] == "only_c1"));
-    let (s, v, _) = send(
-        &app,
-        Request::get("/v1/campaigns/c2/config")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (s, v, _) = get(&app, "/v1/campaigns/c2/config").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["pkg"], "/pkg/clickscript");
     assert!(v.get("ext").is_none(), "no bindings: no triggers extension");
@@ -377,22 +347,10 @@ async fn serves_the_loader_and_configuration() {
         .unwrap()
         .iter()
         .any(|e| e["id"] == "only_c1"));
-    let (s, v, _) = send(
-        &app,
-        Request::get("/sdk/none/clickscript.js")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (s, v, _) = get(&app, "/sdk/none/clickscript.js").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert!(v["error"].as_str().unwrap().contains("unknown campaign"));
-    let (s, _, _) = send(
-        &app,
-        Request::get("/v1/leads/garbage")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (s, _, _) = get(&app, "/v1/leads/garbage").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
@@ -411,19 +369,13 @@ async fn content_hashed_packages_are_named_by_the_configuration_and_served_immut
     .unwrap();
     std::fs::write(dir.path().join("pt.d.ts"), b"types").unwrap();
     let app = app(&dir);
-    let (s, v, _) = send(
-        &app,
-        Request::get("/v1/campaigns/c1/config")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (s, v, _) = get(&app, "/v1/campaigns/c1/config").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["pkg"], "/pkg/clickscript-0123456789ab");
     let cache = |path: &'static str| {
         let app = app.clone();
         async move {
-            let (s, _, h) = send(&app, Request::get(path).body(Body::empty()).unwrap()).await;
+            let (s, _, h) = get(&app, path).await;
             (s, h[header::CACHE_CONTROL].to_str().unwrap().to_owned())
         }
     };
@@ -458,7 +410,7 @@ async fn the_package_and_the_loader_are_served_compressed() {
         gz.finish().unwrap(),
     )
     .unwrap();
-    let get = |path: &str, encoding: &str| {
+    let get_encoded = |path: &str, encoding: &str| {
         Request::get(path)
             .header(header::ACCEPT_ENCODING, encoding)
             .body(Body::empty())
@@ -469,7 +421,7 @@ async fn the_package_and_the_loader_are_served_compressed() {
     };
     let res = app
         .clone()
-        .oneshot(get("/pkg/clickscript_bg.wasm", "gzip, br"))
+        .oneshot(get_encoded("/pkg/clickscript_bg.wasm", "gzip, br"))
         .await
         .unwrap();
     assert_eq!(res.headers()[header::CONTENT_ENCODING], "br");
@@ -477,7 +429,7 @@ async fn the_package_and_the_loader_are_served_compressed() {
     assert_eq!(body(res).await, b"brotli bytes");
     let res = app
         .clone()
-        .oneshot(get("/pkg/clickscript_bg.wasm", "gzip"))
+        .oneshot(get_encoded("/pkg/clickscript_bg.wasm", "gzip"))
         .await
         .unwrap();
     assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");
@@ -488,7 +440,7 @@ async fn the_package_and_the_loader_are_served_compressed() {
     assert_eq!(plain, wasm);
     let res = app
         .clone()
-        .oneshot(get("/pkg/clickscript_bg.wasm", "identity"))
+        .oneshot(get_encoded("/pkg/clickscript_bg.wasm", "identity"))
         .await
         .unwrap();
     assert!(res.headers().get(header::CONTENT_ENCODING).is_none());
@@ -496,7 +448,7 @@ async fn the_package_and_the_loader_are_served_compressed() {
     // The served loader carries its configuration: compressed per request.
     let res = app
         .clone()
-        .oneshot(get("/sdk/c1/clickscript.js", "gzip"))
+        .oneshot(get_encoded("/sdk/c1/clickscript.js", "gzip"))
         .await
         .unwrap();
     assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");

@@ -44,6 +44,11 @@ pub fn app_with(dir: &tempfile::TempDir, admin_token: Option<&str>) -> Router {
     })
 }
 
+/// GETs `path`; returns what [`send`] returns.
+pub async fn get(app: &Router, path: &str) -> (StatusCode, Value, HeaderMap) {
+    send(app, Request::get(path).body(Body::empty()).unwrap()).await
+}
+
 /// Sends `req`; returns status, JSON body (`null` if none) and headers.
 pub async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Value, HeaderMap) {
     let res = app.clone().oneshot(req).await.unwrap();
