@@ -900,3 +900,28 @@ test('the time zone is kept for the visitor with its UTC offset, and looked up a
   assert.deepEqual(await quote('-480|Test/Stale'), ['Asia/Tokyo', '-540|Asia/Tokyo']);
   await context.close();
 });
+
+test('a request the network holds without an answer is aborted after 10 s and its events still arrive, once', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  // The network (outside the system) swallows the first ingest request: no answer, ever.
+  let held = null;
+  await page.route('**/v1/events', (route) => {
+    if (held) return route.continue();
+    held = route.request();
+  });
+  const aborted = Promise.race([
+    new Promise((resolve) => page.on('requestfailed', (r) => { if (r === held) resolve(r.failure()?.errorText); })),
+    new Promise((resolve) => setTimeout(() => resolve('not aborted within 15 s'), 15000).unref()),
+  ]);
+  await page.goto(`${env.publisher}/?sub1=held`);
+  const txn = await ready(page);
+  // The clickscript gives up on it (its AbortController), and the events go again.
+  assert.match(await aborted, /ABORTED/);
+  const events = await until(async () => { const e = await env.lead(txn); return e.length >= 2 && e; }, 15000);
+  assert.ok(events, 'delivered after the held request was aborted');
+  assert.equal(count(events, 'base'), 1);
+  assert.equal(count(events, 'click_sold'), 1);
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
