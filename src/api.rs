@@ -163,6 +163,13 @@ fn on_page_event(e: &web_sys::Event) {
         }
         kind => {
             let selector = match kind {
+                // The triggers extension reads tagged forms' fields once it runs (it sets
+                // PT.triggers); a form submitted before it started fires without them.
+                "submit"
+                    if get(&clickscript_web::globals::Window::pt(), "triggers").is_truthy() =>
+                {
+                    return
+                }
                 "submit" => "form[data-pt-event]",
                 _ => "[data-pt-event]:not(form)",
             };

@@ -40,6 +40,8 @@
   PT = w.PT = {
     v: 1, q,
     event: queue('event'), click: queue('click'), flush: queue('flush'), urlParameter,
+    // The extension (after the first event) decorates offer URLs; until then a URL stays as given.
+    decorate: (u) => u,
     transactionId: () => attempt(() => (d.cookie.match('(^|; )pt_txn_' + cid + '=([^;]*)') || [])[2] || null, null),
   };
   // A visitor who leaves before the WebAssembly ran: the queued calls wait in localStorage for
@@ -92,7 +94,8 @@
   const start = (config) => {
     cfg = config;
     let tz;
-    // cfg.pkg: the clickscript; cfg.ext: the campaign's triggers, once the first event is out.
+    // cfg.pkg: the clickscript; cfg.ext: the extension (the campaign's triggers, the forms' lead
+    // capture), once the first event is out.
     attempt(() => load(cfg.pkg, (m) => {
       // A clickscript that cannot start (a configuration it refuses, a bug) hands over to the
       // fallback, so the queue is delivered rather than saved again on every page.

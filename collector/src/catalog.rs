@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use clickscript_core::capture::CaptureRules;
 use clickscript_core::config::{
     Amount, Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS,
 };
 use clickscript_core::event::Category;
 use clickscript_core::ids::is_valid_id;
+use clickscript_core::offer::OfferRules;
 use clickscript_core::trigger::Binding;
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +107,12 @@ pub struct CampaignFile {
     /// Which event fires on which trigger.
     #[serde(default)]
     pub bindings: Vec<Binding>,
+    /// What its forms' lead capture holds back or hashes besides the secrets.
+    #[serde(default)]
+    pub capture: CaptureRules,
+    /// Its offer domains, whose links carry the lead.
+    #[serde(default)]
+    pub offers: OfferRules,
 }
 
 /// A campaign ready to serve and to validate events against.
@@ -120,6 +128,10 @@ pub struct Campaign {
     pub config: Config,
     /// The campaign's triggers, served beside the configuration.
     pub bindings: Vec<Binding>,
+    /// Its forms' lead capture rules, served beside the configuration.
+    pub capture: CaptureRules,
+    /// Its offer link rules, served beside the configuration.
+    pub offers: OfferRules,
 }
 
 impl Campaign {
@@ -307,6 +319,16 @@ impl Catalog {
                     },
                     events,
                 };
+                let mut capture_errors = Vec::new();
+                c.capture
+                    .validate(&format!("{cp}.capture"), &mut capture_errors);
+                c.offers
+                    .validate(&format!("{cp}.offers"), &mut capture_errors);
+                errors.extend(
+                    capture_errors
+                        .into_iter()
+                        .map(|e| format!("{}: {}", e.path, e.reason)),
+                );
                 // The core's own checks (cookie days, ...) with the campaign's path in front.
                 let mut probe = config.clone();
                 probe.collector = "http://collector".into();
@@ -323,6 +345,8 @@ impl Catalog {
                         allowed_origins: c.allowed_origins.clone(),
                         config,
                         bindings: c.bindings.clone(),
+                        capture: c.capture.clone(),
+                        offers: c.offers.clone(),
                     },
                 );
             }
@@ -399,6 +423,46 @@ mod tests {
             "organizations[0].campaigns[0].bindings[2].trigger.percent: must be between 1 and 100",
         ];
         assert_eq!(errors, expected);
+    }
+
+    #[test]
+    fn capture_rules_are_read_checked_and_kept() {
+        let ok = parse(
+            r#"{"organizations":[{"id":"o","campaigns":[{"id":"a",
+              "capture":{"exclude_fields":["mothers_maiden"],"hash_contacts":true}}]}]}"#,
+        )
+        .unwrap();
+        let rules = &ok.campaigns["a"].capture;
+        assert_eq!(rules.exclude_fields, ["mothers_maiden"]);
+        assert!(rules.hash_contacts);
+        let errors = parse(
+            r#"{"organizations":[{"id":"o","campaigns":[{"id":"a","capture":{"exclude_fields":["ok",""]}}]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            ["organizations[0].campaigns[0].capture.exclude_fields[1]: must be a field name of 1 to 64 bytes"]
+        );
+    }
+
+    #[test]
+    fn offer_rules_are_read_checked_and_kept() {
+        let ok = parse(
+            r#"{"organizations":[{"id":"o","campaigns":[{"id":"a",
+              "offers":{"domains":["offers.example"],"subs":["sub1"]}}]}]}"#,
+        )
+        .unwrap();
+        let offers = &ok.campaigns["a"].offers;
+        assert_eq!(offers.domains, ["offers.example"]);
+        assert_eq!(offers.param, "transaction_id");
+        let errors = parse(
+            r#"{"organizations":[{"id":"o","campaigns":[{"id":"a","offers":{"domains":["https://x.example/"]}}]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            ["organizations[0].campaigns[0].offers.domains[0]: must be a domain name, like offers.example.com"]
+        );
     }
 
     #[test]

@@ -142,12 +142,11 @@ impl App {
         }
         let mut value = serde_json::to_value(config).ok()?;
         if let Value::Object(m) = &mut value {
-            // Where the loader finds the clickscript, and for a campaign that binds triggers the
-            // extension it starts after the first event (see Cargo.toml's `triggers` feature).
+            // Where the loader finds the clickscript, and the extension it starts after the
+            // first event: the campaign's triggers and the forms' lead capture (every campaign:
+            // a marketer may tag a form with `data-pt-event` without any binding).
             m.insert("pkg".into(), Value::from(self.packages.pkg.as_str()));
-            if !campaign.bindings.is_empty() {
-                m.insert("ext".into(), Value::from(self.packages.ext.as_str()));
-            }
+            m.insert("ext".into(), Value::from(self.packages.ext.as_str()));
             if !base_on_load {
                 m.insert("base_on_load".into(), Value::Bool(false));
             }
@@ -155,6 +154,11 @@ impl App {
                 "bindings".into(),
                 serde_json::to_value(campaign.bindings).ok()?,
             );
+            m.insert(
+                "capture".into(),
+                serde_json::to_value(campaign.capture).ok()?,
+            );
+            m.insert("offers".into(), serde_json::to_value(campaign.offers).ok()?);
         }
         Some(value)
     }

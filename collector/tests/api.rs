@@ -331,7 +331,7 @@ async fn serves_the_loader_and_configuration() {
     );
     assert_eq!(
         v["ext"], "/pkg/triggers/clickscript",
-        "a campaign with bindings: the triggers extension"
+        "a campaign with bindings: the extension"
     );
     assert!(v["events"]
         .as_array()
@@ -341,7 +341,10 @@ async fn serves_the_loader_and_configuration() {
     let (s, v, _) = get(&app, "/v1/campaigns/c2/config").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["pkg"], "/pkg/clickscript");
-    assert!(v.get("ext").is_none(), "no bindings: no triggers extension");
+    assert_eq!(
+        v["ext"], "/pkg/triggers/clickscript",
+        "no bindings: the extension all the same (tagged forms' lead capture)"
+    );
     assert!(!v["events"]
         .as_array()
         .unwrap()

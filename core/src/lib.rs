@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod attribution;
+pub mod capture;
 pub mod config;
 pub mod decimal;
 pub mod delivery;
@@ -12,6 +13,7 @@ pub mod event;
 pub mod identity;
 pub mod ids;
 pub mod limits;
+pub mod offer;
 pub mod outbox;
 pub mod props;
 pub mod text;

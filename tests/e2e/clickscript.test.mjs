@@ -38,7 +38,9 @@ test('a landing URL gives one Base Event and one Base Click Sold with every para
   assert.match(base.page.url, /utm_source=google/);
   assert.match(base.page.viewport, /^\d+x\d+$/);
   assert.equal(base.page.time_zone, 'America/Denver');
-  assert.deepEqual(await wasmFiles(page), [`${packages.pkg}_bg.wasm`], 'a campaign binding no triggers loads no triggers extension');
+  // The extension (triggers, forms' lead capture) comes after the first event, for every campaign.
+  await page.waitForFunction(() => window.PT.triggers === true);
+  assert.deepEqual(await wasmFiles(page), [`${packages.pkg}_bg.wasm`, `${packages.ext}_bg.wasm`], 'the clickscript first, then the extension');
   assert.match(packages.pkg, /^\/pkg\/clickscript-[0-9a-f]{12}$/, 'content-hashed');
   assert.equal(events.find((e) => e.event_id === 'click_sold').category, 'click');
   assert.ok(bodies.length > 0);

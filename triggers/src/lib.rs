@@ -1,11 +1,13 @@
 //! The triggers extension (`pkg/triggers`): the campaign's bindings (page load, click, submit,
-//! scroll, engaged, seen, field completed, routes) in a wasm module of its own. The loader starts
-//! it for campaigns that bind triggers, after the clickscript has started and sent the first
-//! event, so that no page waits for the triggers' code before its first event. It hands each
-//! firing to the clickscript's `fire`: the two are separate wasm modules, and the lead, the outbox
-//! and delivery stay in the clickscript.
+//! scroll, engaged, seen, field completed, routes) and the forms' lead capture (the fields of a
+//! form tagged `data-pt-event` or bound to a submit) in a wasm module of its own. The loader starts
+//! it after the clickscript has started and sent the first event, so that no page waits for its
+//! code before its first event. It hands each firing to the clickscript's `fire`: the two are
+//! separate wasm modules, and the lead, the outbox and delivery stay in the clickscript.
 #![deny(missing_docs)]
 
+mod forms;
+mod offers;
 mod triggers;
 
 use wasm_bindgen::prelude::*;
@@ -29,6 +31,27 @@ pub fn start(config: JsValue, debug: bool, fire: js_sys::Function) -> bool {
     let (bindings, problems) = clickscript_web::config::read_bindings(&config, &cfg);
     for p in &problems {
         error("binding left out", &p.0.as_str().into());
+    }
+    match clickscript_web::config::read_capture(&config) {
+        Ok(rules) => forms::set_rules(rules),
+        // Without the campaign's own exclusions no form may send anything: the secrets rules
+        // alone would let an excluded field through.
+        Err(e) => {
+            error("invalid capture rules, forms send no fields", &e.0.into());
+            forms::set_rules_unreadable();
+        }
+    }
+    match clickscript_web::config::read_offers(&config) {
+        Ok(rules) => {
+            // Base Call Sold on tel: links, unless a binding of the campaign fires it.
+            let call_sold = &cfg.system.call_sold;
+            let default_call = !bindings.iter().any(|b| b.event == *call_sold);
+            offers::install(rules, default_call.then(|| call_sold.clone()));
+        }
+        Err(e) => error(
+            "invalid offer rules, offer links left as they are",
+            &e.0.into(),
+        ),
     }
     let bindings = crate::triggers::usable_in_this_browser(bindings);
     let started = crate::triggers::install(fire, bindings);

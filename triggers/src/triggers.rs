@@ -12,13 +12,15 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use clickscript_core::event::{Fields, Scalar};
-use clickscript_core::limits::{truncate, MAX_FIELDS, MAX_KEY_LEN, MAX_TEXT_LEN};
+use clickscript_core::limits::{truncate, MAX_TEXT_LEN};
 use clickscript_core::trigger::{url_matches, Binding, Trigger};
 use clickscript_web::callbacks::{listen, target_element, Interval, On};
 use clickscript_web::console::error;
 use clickscript_web::console::info;
 use clickscript_web::globals::{get, set, Document, Window};
 use clickscript_web::page;
+
+use crate::forms;
 
 /// What the page has reached so far.
 struct Progress {
@@ -43,7 +45,7 @@ thread_local! {
 }
 
 /// Hands a firing to the clickscript, the data as an object of strings.
-fn fire(event: &str, data: Fields<Scalar>) {
+pub(crate) fn fire(event: &str, data: Fields<Scalar>) {
     let object = js_sys::Object::new();
     for (k, v) in data.iter() {
         if let Scalar::Text(t) = v {
@@ -107,15 +109,14 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
         })
         .forget();
     }
-    if has(|t| matches!(t, Trigger::Submit { .. })) {
-        let list = bindings.clone();
-        listen(On::Document, "submit", true, move |e| {
-            if let Some(form) = target_element(e) {
-                on_submit(&list, &form);
-            }
-        })
-        .forget();
-    }
+    // Submits: forms a marketer tagged `data-pt-event` as well as the bound ones, so always.
+    let list = bindings.clone();
+    listen(On::Document, "submit", true, move |e| {
+        if let Some(form) = target_element(e) {
+            on_submit(&list, &form);
+        }
+    })
+    .forget();
 
     if has(|t| matches!(t, Trigger::Scroll { .. })) {
         let list = bindings.clone();
@@ -222,10 +223,16 @@ fn on_click(bindings: &[Binding], target: &web_sys::Element) {
     }
 }
 
-/// A form submitted: every `submit` binding whose selector matches the form and whose
-/// conditions all hold fires, with the form's fields as data.
+/// A form submitted: the event its `data-pt-event` names, and every `submit` binding whose
+/// selector matches the form and whose conditions all hold, each once, with the form's fields
+/// that may leave the page as data. A copy of a submission (a double click, a framework that
+/// submits twice) fires nothing.
 fn on_submit(bindings: &[Binding], form: &web_sys::Element) {
-    let mut fields: Option<Fields<Scalar>> = None;
+    let mut events: Vec<String> = Vec::new();
+    if form.matches("form[data-pt-event]").unwrap_or(false) {
+        events.extend(form.get_attribute("data-pt-event"));
+    }
+    let mut captured = None;
     for b in bindings {
         let Trigger::Submit {
             selector,
@@ -237,7 +244,7 @@ fn on_submit(bindings: &[Binding], form: &web_sys::Element) {
         if !form.matches(selector).unwrap_or(false) {
             continue;
         }
-        let values = fields.get_or_insert_with(|| form_fields(form));
+        let values = &captured.get_or_insert_with(|| forms::fields(form)).fields;
         let text = |name: &str| match values.get(name) {
             Some(Scalar::Text(t)) => Some(t.as_str()),
             _ => None,
@@ -247,7 +254,7 @@ fn on_submit(bindings: &[Binding], form: &web_sys::Element) {
                 Some(clickscript_web::globals::number(s))
             })
         }) {
-            fire(&b.event, values.clone());
+            events.push(b.event.clone());
         } else {
             info(
                 "form conditions not met, not sent",
@@ -255,45 +262,23 @@ fn on_submit(bindings: &[Binding], form: &web_sys::Element) {
             );
         }
     }
-}
-
-/// A form's fields as event data: named, enabled fields with a value; never a password, nor a
-/// field marked `data-pt-ignore`; unchecked boxes and buttons left out. Read over `Reflect` so
-/// that every kind of form control is handled by one path.
-fn form_fields(form: &web_sys::Element) -> Fields<Scalar> {
-    let mut data = Fields::default();
-    let elements = get(form, "elements");
-    let n = get(&elements, "length").as_f64().unwrap_or(0.0) as u32;
-    for i in 0..n {
-        if data.len() >= MAX_FIELDS {
-            break;
-        }
-        let el = js_sys::Reflect::get_u32(&elements, i).unwrap_or(JsValue::UNDEFINED);
-        let name = get(&el, "name").as_string().unwrap_or_default();
-        let kind = get(&el, "type").as_string().unwrap_or_default();
-        let ignored = el
-            .dyn_ref::<web_sys::Element>()
-            .is_none_or(|e| e.has_attribute("data-pt-ignore"));
-        let unchecked =
-            matches!(kind.as_str(), "checkbox" | "radio") && !get(&el, "checked").is_truthy();
-        let skipped = matches!(
-            kind.as_str(),
-            "password" | "submit" | "button" | "reset" | "file" | "image"
-        );
-        if name.is_empty()
-            || name.len() > MAX_KEY_LEN
-            || ignored
-            || unchecked
-            || skipped
-            || data.contains_key(&name)
-        {
+    if events.is_empty() {
+        return;
+    }
+    let captured = captured.unwrap_or_else(|| forms::fields(form));
+    for (i, event) in events.iter().enumerate() {
+        if events[..i].contains(event) {
             continue;
         }
-        if let Some(v) = get(&el, "value").as_string() {
-            data.insert(name, Scalar::Text(truncate(&v, MAX_TEXT_LEN).to_owned()));
+        if forms::first_submission(event, &captured) {
+            fire(event, captured.fields.clone());
+        } else {
+            info(
+                "the same submission again, not sent",
+                &event.as_str().into(),
+            );
         }
     }
-    data
 }
 
 /// Keeps the bindings whose selectors this browser accepts; names the others in debug mode.
@@ -321,8 +306,8 @@ pub fn usable_in_this_browser(bindings: Vec<Binding>) -> Vec<Binding> {
         .collect()
 }
 
-/// A field left with a valid, non-empty value: its name, and its value unless it is a password
-/// or marked `data-pt-ignore`.
+/// A field left with a valid, non-empty value: its name, and its value unless the capture rules
+/// hold it back (a password, a card number, `data-pt-ignore`, ...).
 fn completed_field(field: &web_sys::Element) -> Option<Fields<Scalar>> {
     let value = text(field, "value")?;
     if value.trim().is_empty() {
@@ -342,13 +327,8 @@ fn completed_field(field: &web_sys::Element) -> Option<Fields<Scalar>> {
         "field".to_owned(),
         Scalar::Text(truncate(&name, MAX_TEXT_LEN).to_owned()),
     );
-    let secret =
-        text(field, "type").as_deref() == Some("password") || field.has_attribute("data-pt-ignore");
-    if !secret {
-        data.insert(
-            "value".to_owned(),
-            Scalar::Text(truncate(&value, MAX_TEXT_LEN).to_owned()),
-        );
+    if let Some(v) = forms::field_value(field) {
+        data.insert("value".to_owned(), Scalar::Text(v));
     }
     Some(data)
 }

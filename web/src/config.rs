@@ -9,10 +9,12 @@ use clickscript_core::text;
 
 use wasm_bindgen::{JsCast, JsValue};
 
+use clickscript_core::capture::CaptureRules;
 use clickscript_core::config::{
     Amount, Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS,
 };
 use clickscript_core::event::Category;
+use clickscript_core::offer::OfferRules;
 use clickscript_core::trigger::{Binding, Condition, Test, Trigger};
 
 /// A field of the configuration that is missing or of the wrong type.
@@ -73,6 +75,36 @@ impl Reader {
             self.fail(|| path(parent, name), ": must be a string");
             String::new()
         })
+    }
+
+    /// A list of strings (serde's `Vec<String>` with a default: empty when undefined).
+    fn texts(&mut self, obj: &JsValue, parent: &str, name: &str) -> Vec<String> {
+        let Some(items) = list(&field(obj, name)) else {
+            self.fail(|| path(parent, name), ": must be a list");
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            out.push(item.as_string().unwrap_or_else(|| {
+                self.fail(|| indexed(&path(parent, name), i), ": must be a string");
+                String::new()
+            }));
+        }
+        out
+    }
+
+    /// The object at `name`, `None` when undefined (the field's default); refused when it is not
+    /// a plain object.
+    fn object(&mut self, obj: &JsValue, name: &str) -> Option<JsValue> {
+        let v = field(obj, name);
+        if v.is_undefined() {
+            return None;
+        }
+        if !v.is_object() || v.dyn_ref::<js_sys::Array>().is_some() {
+            self.fail(|| name.to_owned(), ": must be an object");
+            return None;
+        }
+        Some(v)
     }
 
     fn optional_text(&mut self, obj: &JsValue, parent: &str, name: &str) -> Option<String> {
@@ -297,6 +329,42 @@ impl Reader {
             }
         }
     }
+}
+
+/// Reads the campaign's lead capture rules (`capture`, served beside the configuration, as serde
+/// wrote them); the defaults when it is absent, as serde reads them.
+pub fn read_capture(v: &JsValue) -> Result<CaptureRules, FieldError> {
+    let mut r = Reader::default();
+    let Some(rules) = r.object(v, "capture") else {
+        return r.done(CaptureRules::default());
+    };
+    let exclude_fields = r.texts(&rules, "capture", "exclude_fields");
+    // Unknown fields are not looked for: the collector serves the rules as serde wrote them.
+    let hash_contacts = r.flag(&rules, "capture", "hash_contacts", false);
+    r.done(CaptureRules {
+        exclude_fields,
+        hash_contacts,
+    })
+}
+
+/// Reads the campaign's offer link rules (`offers`, served beside the configuration as serde
+/// wrote them); the defaults (no offer domains) when absent.
+pub fn read_offers(v: &JsValue) -> Result<OfferRules, FieldError> {
+    let mut r = Reader::default();
+    let Some(rules) = r.object(v, "offers") else {
+        return r.done(OfferRules::default());
+    };
+    let domains = r.texts(&rules, "offers", "domains");
+    let param = match field(&rules, "param").is_undefined() {
+        true => OfferRules::default().param,
+        false => r.text(&rules, "offers", "param"),
+    };
+    let subs = r.texts(&rules, "offers", "subs");
+    r.done(OfferRules {
+        domains,
+        param,
+        subs,
+    })
 }
 
 /// Reads the campaign's bindings. A bad binding is left out and named (the rest still run): an

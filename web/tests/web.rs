@@ -345,6 +345,77 @@ fn the_configuration_reader_reads_what_serde_reads() {
     }
 }
 
+/// Each of `fixtures`, as the value of `key` in a served configuration, is read alike by serde and
+/// by the hand reader `read`: the same value, or both refuse it.
+fn held_to_serde<T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+    key: &str,
+    fixtures: &[&str],
+    read: fn(&wasm_bindgen::JsValue) -> Result<T, clickscript_web::config::FieldError>,
+) {
+    for rules in fixtures {
+        let serde = serde_json::from_str::<T>(rules);
+        let ours = read(&js(&format!(r#"{{"{key}":{rules}}}"#)));
+        match (serde, ours) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{rules}"),
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!(
+                "they disagree on {rules}: serde {:?}, the reader {:?}",
+                a.map(|_| "ok").map_err(|e| e.to_string()),
+                b.map(|_| "ok").map_err(|e| e.0)
+            ),
+        }
+    }
+}
+
+/// The lead capture rules the extension reads are what serde reads, on one set of fixtures.
+#[wasm_bindgen_test]
+fn the_capture_rules_reader_reads_what_serde_reads() {
+    use clickscript_core::capture::CaptureRules;
+    let fixtures = [
+        r#"{"exclude_fields":["mothers_maiden","x"],"hash_contacts":true}"#,
+        r#"{"hash_contacts":false}"#,
+        r#"{"exclude_fields":[]}"#,
+        r#"{}"#,
+        r#"{"exclude_fields":"x"}"#,
+        r#"{"exclude_fields":[1]}"#,
+        r#"{"exclude_fields":null}"#,
+        r#"{"hash_contacts":"yes"}"#,
+        r#"{"hash_contacts":null}"#,
+        r#""rules""#,
+        r#"null"#,
+    ];
+    held_to_serde::<CaptureRules>("capture", &fixtures, clickscript_web::config::read_capture);
+    // Absent: the defaults.
+    assert_eq!(
+        clickscript_web::config::read_capture(&js("{}")).ok(),
+        Some(CaptureRules::default())
+    );
+}
+
+/// The offer link rules the extension reads are what serde reads, on one set of fixtures.
+#[wasm_bindgen_test]
+fn the_offer_rules_reader_reads_what_serde_reads() {
+    use clickscript_core::offer::OfferRules;
+    let fixtures = [
+        r#"{"domains":["offers.example","buyer.test"],"param":"tid","subs":["sub1","utm_source"]}"#,
+        r#"{"domains":["offers.example"]}"#,
+        r#"{}"#,
+        r#"{"domains":"offers.example"}"#,
+        r#"{"domains":[7]}"#,
+        r#"{"domains":null}"#,
+        r#"{"param":null}"#,
+        r#"{"param":5}"#,
+        r#"{"subs":[null]}"#,
+        r#"null"#,
+        r#"true"#,
+    ];
+    held_to_serde::<OfferRules>("offers", &fixtures, clickscript_web::config::read_offers);
+    assert_eq!(
+        clickscript_web::config::read_offers(&js("{}")).ok(),
+        Some(OfferRules::default())
+    );
+}
+
 /// The hand reader of `PT.event` props and `PT.click` options reads what the core's serde types
 /// read, on one set of fixtures (it stands in for serde-wasm-bindgen's deserializer, whose type
 /// errors cost 20 KB of the first download).
