@@ -16,7 +16,8 @@ setup:
 	@wasm-bindgen --version 2>/dev/null | grep -qF "$(WASM_BINDGEN_VERSION)" || \
 	  cargo install --quiet wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)"
 	@command -v wasm-pack >/dev/null || cargo install --quiet wasm-pack --version 0.15.1
-	@[ -x node_modules/.bin/wasm-opt ] && [ -x node_modules/.bin/tsc ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent
+	@[ -x node_modules/.bin/wasm-opt ] && [ -x node_modules/.bin/tsc ] && [ -d node_modules/playwright-core ] && \
+	  [ -d node_modules/react-hook-form ] && [ -d node_modules/alpinejs ] || npm ci --no-audit --no-fund --silent
 
 build: setup
 	tools/build-wasm.sh

@@ -16,6 +16,17 @@ const readmeSnippet = (() => {
   return block.replace('<!-- snippet -->', '').replace(/```html|```/g, '').trim();
 })();
 export const ADMIN_TOKEN = 'e2e-admin-token';
+/** What the publisher's server serves under /vendor/, from node_modules (package.json pins them). */
+const VENDOR = {
+  '/vendor/page.js': 'page/page.js',
+  '/vendor/react.js': 'react/umd/react.production.min.js',
+  '/vendor/react-dom.js': 'react-dom/umd/react-dom.production.min.js',
+  '/vendor/react-hook-form.js': 'react-hook-form/dist/index.umd.js',
+  '/vendor/vue.js': 'vue/dist/vue.global.prod.js',
+  '/vendor/jquery.js': 'jquery/dist/jquery.min.js',
+  '/vendor/htmx.js': 'htmx.org/dist/htmx.min.js',
+  '/vendor/alpine.js': 'alpinejs/dist/cdn.min.js',
+};
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -61,10 +72,10 @@ export async function start(configText = readFileSync(join(root, 'tests/e2e/conf
   const pages = join(root, 'tests/e2e/pages');
   const server = createServer((req, res) => {
     const url = new URL(req.url, publisher);
-    if (url.pathname === '/vendor/page.js') {
-      // The single-page app's router, from npm.
+    if (VENDOR[url.pathname]) {
+      // The single-page app's router and the frameworks of the form pages, from npm.
       res.writeHead(200, { 'content-type': 'text/javascript' });
-      res.end(readFileSync(join(root, 'node_modules/page/page.js')));
+      res.end(readFileSync(join(root, 'node_modules', VENDOR[url.pathname])));
       return;
     }
     // The single-page app answers every /spa/ path with its one page.
