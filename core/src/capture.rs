@@ -120,6 +120,30 @@ impl Withheld {
 pub const CERTIFICATE_FIELDS: [&str; 3] =
     ["xxTrustedFormCertUrl", "leadid_token", "universal_leadid"];
 
+/// How long a submitted form's event waits for the certificate fields on the page to be filled
+/// (their scripts fill them asynchronously) before it goes without them. A page that goes away
+/// sends it at once, with what is there.
+pub const CERTIFICATE_WAIT_MS: u64 = 3_000;
+
+/// Whether one of the certificate fields found on the page (name, value) is still empty.
+pub fn certificates_pending(found: &[(String, String)]) -> bool {
+    found.iter().any(|(_, v)| v.trim_ascii().is_empty())
+}
+
+/// Adds the filled certificate fields found on the page (inside the form or not) to a form's
+/// fields, where the form did not carry them itself.
+pub fn add_certificates(fields: &mut Fields<Scalar>, found: &[(String, String)]) {
+    for (name, value) in found {
+        let value = value.trim_ascii();
+        if !name.is_empty() && !value.is_empty() && !fields.contains_key(name) {
+            fields.insert(
+                truncate(name, MAX_KEY_LEN).to_owned(),
+                Scalar::Text(truncate(value, MAX_TEXT_LEN).to_owned()),
+            );
+        }
+    }
+}
+
 /// What a form gives an event.
 #[derive(Debug, Default, PartialEq)]
 pub struct Capture {
@@ -682,6 +706,32 @@ mod tests {
                 ("universal_leadid", "A1B2C3D4-0000-1111")
             ]
         );
+    }
+
+    #[test]
+    fn certificates_found_on_the_page_join_the_fields_once_filled() {
+        let mut fields = Fields::from([("email".to_owned(), Scalar::Text("a@b.c".into()))]);
+        let found = vec![
+            (
+                "xxTrustedFormCertUrl".to_owned(),
+                "https://cert.trustedform.com/1".to_owned(),
+            ),
+            ("universal_leadid".to_owned(), " ".to_owned()),
+        ];
+        assert!(certificates_pending(&found));
+        add_certificates(&mut fields, &found);
+        assert_eq!(
+            kept(&Capture {
+                fields,
+                withheld: vec![]
+            }),
+            [
+                ("email", "a@b.c"),
+                ("xxTrustedFormCertUrl", "https://cert.trustedform.com/1")
+            ]
+        );
+        assert!(!certificates_pending(&found[..1]));
+        assert!(!certificates_pending(&[]));
     }
 
     #[test]

@@ -7,16 +7,119 @@ use std::cell::RefCell;
 
 use wasm_bindgen::{JsCast, JsValue};
 
-use clickscript_core::capture::{capture, Capture, CaptureRules, Control, Submissions};
+use clickscript_core::capture::{
+    add_certificates, capture, certificates_pending, Capture, CaptureRules, Control, Submissions,
+    CERTIFICATE_WAIT_MS,
+};
+use clickscript_core::event::{Fields, Scalar};
 use clickscript_core::limits::truncate;
+use clickscript_web::callbacks::{listen, Interval, On};
 use clickscript_web::console::info;
 use clickscript_web::globals::get;
+use clickscript_web::globals::Document;
 
 thread_local! {
     static SUBMISSIONS: RefCell<Submissions> = RefCell::new(Submissions::default());
     /// The campaign's capture rules; `None` when they could not be read (forms then send no
     /// fields: an exclusion the campaign asked for cannot be honoured).
     static RULES: RefCell<Option<CaptureRules>> = RefCell::new(Some(CaptureRules::default()));
+    /// Submitted forms' events waiting for the certificate fields, with the time they give up.
+    static WAITING: RefCell<Waiting> = RefCell::new(Waiting::default());
+}
+
+#[derive(Default)]
+struct Waiting {
+    events: Vec<(String, Fields<Scalar>)>,
+    until: u64,
+    /// The check, every 100 ms while events wait (dropping it stops it).
+    tick: Option<Interval>,
+}
+
+/// The certificate fields on the page (TrustedForm's, Jornaya LeadiD's), inside a form or not,
+/// by name (or id), with their values.
+fn certificates() -> Vec<(String, String)> {
+    let Ok(found) = Document::query_selector_all(
+        r#"input[name="xxTrustedFormCertUrl" i],input[name="universal_leadid" i],input#leadid_token"#,
+    ) else {
+        return Vec::new();
+    };
+    (0..found.length())
+        .filter_map(|i| found.item(i))
+        .map(|el| {
+            let el: JsValue = el.into();
+            let name = Some(text(&el, "name"))
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| text(&el, "id"));
+            (name, text(&el, "value"))
+        })
+        .collect()
+}
+
+/// Hands a submitted form's event over, with the certificates on the page. While a certificate
+/// field is still empty it waits, for at most [`CERTIFICATE_WAIT_MS`] (or until the page goes).
+pub fn send(event: String, fields: Fields<Scalar>, fire: fn(&str, Fields<Scalar>)) {
+    if !certificates_pending(&certificates()) {
+        let mut fields = fields;
+        add_certificates(&mut fields, &certificates());
+        fire(&event, fields);
+        return;
+    }
+    info("waiting for the certificate fields", &event.as_str().into());
+    let start = WAITING.with(|w| {
+        let Ok(mut w) = w.try_borrow_mut() else {
+            return false;
+        };
+        w.events.push((event, fields));
+        if w.tick.is_some() {
+            return false;
+        }
+        w.until = clickscript_web::now() + CERTIFICATE_WAIT_MS;
+        true
+    });
+    if start {
+        let tick = Interval::new(100, move || {
+            let due = WAITING.with(|w| {
+                w.try_borrow()
+                    .map_or(true, |w| clickscript_web::now() >= w.until)
+            });
+            if due || !certificates_pending(&certificates()) {
+                release(fire);
+            }
+        });
+        WAITING.with(|w| {
+            if let Ok(mut w) = w.try_borrow_mut() {
+                w.tick = Some(tick);
+            }
+        });
+    }
+}
+
+/// Sends what waits for certificates now, with the certificates there are.
+fn release(fire: fn(&str, Fields<Scalar>)) {
+    let events = WAITING
+        .with(|w| {
+            w.try_borrow_mut().ok().map(|mut w| {
+                w.tick = None;
+                std::mem::take(&mut w.events)
+            })
+        })
+        .unwrap_or_default();
+    let found = certificates();
+    for (event, mut fields) in events {
+        add_certificates(&mut fields, &found);
+        fire(&event, fields);
+    }
+}
+
+/// A page that goes away sends what waits for certificates at once (page-lifetime listeners).
+pub fn release_when_the_page_goes(fire: fn(&str, Fields<Scalar>)) {
+    listen(On::Window, "pagehide", false, move |_| release(fire)).forget();
+    listen(On::Document, "visibilitychange", false, move |_| {
+        if Document::visibility_state() == "hidden" {
+            release(fire);
+        }
+    })
+    .forget();
 }
 
 /// Sets the campaign's capture rules (at start).

@@ -109,6 +109,7 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
         })
         .forget();
     }
+    forms::release_when_the_page_goes(fire);
     // Submits: forms a marketer tagged `data-pt-event` as well as the bound ones, so always.
     let list = bindings.clone();
     listen(On::Document, "submit", true, move |e| {
@@ -271,7 +272,7 @@ fn on_submit(bindings: &[Binding], form: &web_sys::Element) {
             continue;
         }
         if forms::first_submission(event, &captured) {
-            fire(event, captured.fields.clone());
+            forms::send(event.clone(), captured.fields.clone(), fire);
         } else {
             info(
                 "the same submission again, not sent",
