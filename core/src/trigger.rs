@@ -41,6 +41,25 @@ pub enum Trigger {
         /// CSS selector of the field(s).
         selector: String,
     },
+    /// The visitor's first interaction (a field focused or typed in) with a form matching
+    /// `selector`, once per form on the page; data: the form's `form` name.
+    FormStarted {
+        /// CSS selector of the form(s).
+        selector: String,
+    },
+    /// A started form matching `selector` is submitted; data: the form's `form` name and
+    /// `time_to_complete_ms`, from the first interaction to the submit.
+    FormCompleted {
+        /// CSS selector of the form(s).
+        selector: String,
+    },
+    /// The page is hidden or left after a form matching `selector` was started and not
+    /// submitted, once per form; data: the form's `form` name and `fields_completed`, the names
+    /// (never the values) of the fields left filled, comma-separated.
+    FormAbandoned {
+        /// CSS selector of the form(s).
+        selector: String,
+    },
     /// The visitor scrolled to `percent` of the page.
     Scroll {
         /// 1 to 100.
@@ -278,6 +297,9 @@ impl Trigger {
             }
             Trigger::Click { selector }
             | Trigger::FieldCompleted { selector }
+            | Trigger::FormStarted { selector }
+            | Trigger::FormCompleted { selector }
+            | Trigger::FormAbandoned { selector }
             | Trigger::Seen { selector } => {
                 if !plausible_selector(selector) {
                     fail("selector", selector_reason);
@@ -338,9 +360,10 @@ mod tests {
               {"field":"email","test":"present"},{"field":"plan","test":"equals","value":"gold"}]},
             {"on":"field_completed","selector":"input[name=email]"},{"on":"scroll","percent":75},
             {"on":"engaged","seconds":30},{"on":"seen","selector":"#pricing"},{"on":"route","url":"/step/*"},
-            {"on":"api"}]"##;
+            {"on":"form_started","selector":"#quote"},{"on":"form_completed","selector":"#quote"},
+            {"on":"form_abandoned","selector":"form"},{"on":"api"}]"##;
         let triggers: Vec<Trigger> = serde_json::from_str(json).unwrap();
-        assert_eq!(triggers.len(), 10);
+        assert_eq!(triggers.len(), 13);
         for t in &triggers {
             assert_eq!(errors(t), Vec::<String>::new(), "{t:?}");
         }

@@ -6,6 +6,7 @@
 //! separate wasm modules, and the lead, the outbox and delivery stay in the clickscript.
 #![deny(missing_docs)]
 
+mod engagement;
 mod forms;
 mod offers;
 mod triggers;

@@ -115,9 +115,13 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
     listen(On::Document, "submit", true, move |e| {
         if let Some(form) = target_element(e) {
             on_submit(&list, &form);
+            crate::engagement::submitted(&list, &form);
         }
     })
     .forget();
+    if crate::engagement::bound(&bindings) {
+        crate::engagement::install(bindings.clone());
+    }
 
     if has(|t| matches!(t, Trigger::Scroll { .. })) {
         let list = bindings.clone();
@@ -291,6 +295,9 @@ pub fn usable_in_this_browser(bindings: Vec<Binding>) -> Vec<Binding> {
                 Trigger::Click { selector }
                 | Trigger::Submit { selector, .. }
                 | Trigger::FieldCompleted { selector }
+                | Trigger::FormStarted { selector }
+                | Trigger::FormCompleted { selector }
+                | Trigger::FormAbandoned { selector }
                 | Trigger::Seen { selector } => selector,
                 _ => return true,
             };

@@ -310,6 +310,15 @@ impl Reader {
             "field_completed" => Trigger::FieldCompleted {
                 selector: self.text(v, at, "selector"),
             },
+            "form_started" => Trigger::FormStarted {
+                selector: self.text(v, at, "selector"),
+            },
+            "form_completed" => Trigger::FormCompleted {
+                selector: self.text(v, at, "selector"),
+            },
+            "form_abandoned" => Trigger::FormAbandoned {
+                selector: self.text(v, at, "selector"),
+            },
             "scroll" => Trigger::Scroll {
                 percent: whole(self, "percent"),
             },

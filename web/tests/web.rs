@@ -270,6 +270,38 @@ fn bad_bindings_are_left_out_and_named_while_the_rest_run() {
     );
 }
 
+#[wasm_bindgen_test]
+fn every_trigger_kind_is_read_as_serde_reads_it() {
+    let triggers = r##"[{"on":"page_load"},{"on":"page_load","url":"*/thanks*"},
+        {"on":"click","selector":"a.offer"},
+        {"on":"submit","selector":"#quote","conditions":[{"field":"zip","test":"matches","value":"9*"}]},
+        {"on":"field_completed","selector":"input[name=email]"},{"on":"scroll","percent":75},
+        {"on":"engaged","seconds":30},{"on":"seen","selector":"#pricing"},{"on":"route","url":"/step/*"},
+        {"on":"form_started","selector":"#quote"},{"on":"form_completed","selector":"#quote"},
+        {"on":"form_abandoned","selector":"form"},{"on":"api"}]"##;
+    let serde: Vec<clickscript_core::trigger::Trigger> = serde_json::from_str(triggers).unwrap();
+    let bindings: Vec<String> = serde
+        .iter()
+        .map(|t| {
+            format!(
+                r#"{{"event":"q","trigger":{}}}"#,
+                serde_json::to_string(t).unwrap()
+            )
+        })
+        .collect();
+    let config = js(&format!(
+        r#"{{"campaign":"c","collector":"http://x",{SYSTEM},
+        "events":[{{"id":"base","category":"lead","scope":"system"}},{{"id":"q","category":"engagement"}}],
+        "bindings":[{}]}}"#,
+        bindings.join(",")
+    ));
+    let cfg = clickscript_web::config::read(&config).ok().unwrap();
+    let (read, problems) = clickscript_web::config::read_bindings(&config, &cfg);
+    assert!(problems.is_empty());
+    let read: Vec<_> = read.into_iter().map(|b| b.trigger).collect();
+    assert_eq!(read, serde);
+}
+
 /// One set of served configurations, valid and with each kind of wrong field, read by the
 /// browser's hand reader and by the core's serde types: they must agree on every one (the
 /// reader stands in for serde-wasm-bindgen, whose type errors cost 20 KB of the first download).
