@@ -30,7 +30,7 @@ export interface Clickscript {
   urlParameter(name: string): string | null;
   /** The lead's transaction ID; null before the lead exists. */
   transactionId(): string | null;
-  /** `url` with the transaction ID and the landing page's sub parameters added when it links to one
+  /** `url` with the transaction ID and the page's sub parameters added when it links to one
    * of the campaign's offer domains; as given otherwise, and before the lead exists. */
   decorate(url: string): string;
   /** Resolves true once the outbox is empty, false when a delivery attempt failed. */

@@ -135,7 +135,9 @@ pub fn certificates_pending(found: &[(String, String)]) -> bool {
 pub fn add_certificates(fields: &mut Fields<Scalar>, found: &[(String, String)]) {
     for (name, value) in found {
         let value = value.trim_ascii();
-        if !name.is_empty() && !value.is_empty() && !fields.contains_key(name) {
+        // `capture` keeps room for them under the collector's limit on data fields.
+        let room = fields.len() < MAX_FIELDS;
+        if room && !name.is_empty() && !value.is_empty() && !fields.contains_key(name) {
             fields.insert(
                 truncate(name, MAX_KEY_LEN).to_owned(),
                 Scalar::Text(truncate(value, MAX_TEXT_LEN).to_owned()),
@@ -179,7 +181,13 @@ pub fn capture<'a>(
         };
         let value = hashed.as_deref().unwrap_or(value);
         let name = truncate(name, MAX_KEY_LEN);
-        let room = out.fields.len() < MAX_FIELDS;
+        // Room is kept for the certificate fields, which may come from elsewhere on the page.
+        let limit = if is_certificate(&c) {
+            MAX_FIELDS
+        } else {
+            MAX_FIELDS - CERTIFICATE_FIELDS.len()
+        };
+        let room = out.fields.len() < limit;
         match out.fields.get_mut(name) {
             Some(Scalar::Text(kept)) if kept.len() + 1 + value.len() <= MAX_TEXT_LEN => {
                 kept.push(',');
@@ -204,10 +212,15 @@ fn field_name<'a>(c: &Control<'a>) -> Option<&'a str> {
         .find(|n| !n.is_empty())
 }
 
-fn withheld(c: &Control, name: &str, value: &str, exclude: &[String]) -> Option<Withheld> {
-    let certificate = CERTIFICATE_FIELDS
+/// Whether the control is one of the certificate fields.
+fn is_certificate(c: &Control) -> bool {
+    CERTIFICATE_FIELDS
         .iter()
-        .any(|f| [c.name, c.id].iter().any(|n| n.eq_ignore_ascii_case(f)));
+        .any(|f| [c.name, c.id].iter().any(|n| n.eq_ignore_ascii_case(f)))
+}
+
+fn withheld(c: &Control, name: &str, value: &str, exclude: &[String]) -> Option<Withheld> {
+    let certificate = is_certificate(c);
     if c.ignored {
         Some(Withheld::Ignored)
     } else if exclude.iter().any(|e| e.eq_ignore_ascii_case(name)) {
@@ -245,13 +258,15 @@ fn secret_autocomplete(autocomplete: &str) -> bool {
 }
 
 /// Words that name a secret on their own.
-const SECRET_WORDS: [&str; 14] = [
-    "ssn", "sin", "itin", "ein", "tin", "pin", "cvv", "cvv2", "cvc", "cvc2", "csc", "cvn", "iban",
-    "passport",
+const SECRET_WORDS: [&str; 17] = [
+    "ssn", "sin", "itin", "ein", "tin", "pin", "cvv", "cvc", "csc", "cvn", "iban", "passport",
+    "password", "passwd", "pwd", "passcode", "pass",
 ];
 
 /// Runs of words that name a secret, matched on the name's words written together.
-const SECRET_PHRASES: [&str; 18] = [
+const SECRET_PHRASES: [&str; 19] = [
+    // A password field a "show password" toggle made a text field is still one.
+    "password",
     "socialsecurity",
     "cardnumber",
     "cardnum",
@@ -273,7 +288,7 @@ const SECRET_PHRASES: [&str; 18] = [
 ];
 
 /// Whether a name or label names a secret. It is split into lower-case words (at anything not an
-/// ASCII letter or digit, and where a lower-case letter meets an upper-case one: `cardNumber`), so that
+/// ASCII letter or digit, between letters and digits (`cvv2`, `phone1`), and where a lower-case letter meets an upper-case one: `cardNumber`), so that
 /// a short word matches only whole (`ssn`, not the `ssn` inside `classname`).
 pub fn secret_name(text: &str) -> bool {
     let (words, joined) = words(text);
@@ -294,19 +309,26 @@ fn words(text: &str) -> (Vec<String>, String) {
     let mut words: Vec<String> = Vec::new();
     let mut joined = String::new();
     let mut word = String::new();
-    let mut prev_lower = false;
+    let mut prev: Option<char> = None;
     // ASCII only: Unicode's letter tables would add 10 KB gzip to the wasm. Other characters
-    // separate words.
+    // separate words, and so do a lower-case letter followed by an upper-case one (`cardNumber`)
+    // and a change between letters and digits (`phone1`, `cvv2`).
     for ch in text.chars().chain([' ']) {
-        let boundary = !ch.is_ascii_alphanumeric() || (ch.is_ascii_uppercase() && prev_lower);
+        let boundary = !ch.is_ascii_alphanumeric()
+            || prev.is_some_and(|p| {
+                (ch.is_ascii_uppercase() && p.is_ascii_lowercase())
+                    || (ch.is_ascii_digit() != p.is_ascii_digit())
+            });
         if boundary && !word.is_empty() {
             words.push(core::mem::take(&mut word));
         }
         if ch.is_ascii_alphanumeric() {
             word.push(ch.to_ascii_lowercase());
             joined.push(ch.to_ascii_lowercase());
+            prev = Some(ch);
+        } else {
+            prev = None;
         }
-        prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
     }
     (words, joined)
 }
@@ -329,7 +351,11 @@ pub fn contact(c: &Control, name: &str) -> Option<Contact> {
     if c.kind == "email" || tokens().any(|t| t.eq_ignore_ascii_case("email")) || named(&["email"]) {
         Some(Contact::Email)
     } else if c.kind == "tel"
-        || tokens().any(|t| t.len() >= 3 && t[..3].eq_ignore_ascii_case("tel"))
+        || tokens().any(|t| {
+            t.as_bytes()
+                .get(..3)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"tel"))
+        })
         || named(&["phone", "tel", "telephone", "mobile", "cell"])
     {
         Some(Contact::Phone)
@@ -760,6 +786,14 @@ mod tests {
             "Tax ID",
             "PIN code",
             "IBAN",
+            "password",
+            "confirm_password",
+            "userPassword",
+            "newpassword",
+            "pwd",
+            "ssn4",
+            "last4ssn",
+            "card_cvv2",
         ] {
             assert!(secret_name(name), "{name}");
         }
@@ -814,7 +848,20 @@ mod tests {
         let mut controls = vec![text("long", &long)];
         controls.extend(names.iter().map(|n| text(n, "v")));
         let c = capture(controls, &CaptureRules::default());
-        assert_eq!(c.fields.len(), MAX_FIELDS);
+        assert_eq!(
+            c.fields.len(),
+            MAX_FIELDS - CERTIFICATE_FIELDS.len(),
+            "room for certificates"
+        );
+        let mut fields = c.fields.clone();
+        let found: Vec<(String, String)> = CERTIFICATE_FIELDS
+            .iter()
+            .map(|n| (n.to_string(), "cert".to_owned()))
+            .collect();
+        add_certificates(&mut fields, &found);
+        assert_eq!(fields.len(), MAX_FIELDS);
+        add_certificates(&mut fields, &[("another".to_owned(), "x".to_owned())]);
+        assert_eq!(fields.len(), MAX_FIELDS, "never over the collector's limit");
         assert_eq!(kept(&c)[0].1.len(), MAX_TEXT_LEN);
     }
 
@@ -874,6 +921,13 @@ mod tests {
         );
         assert_eq!(contact(&c("text", ""), "cell_number"), Some(Contact::Phone));
         assert_eq!(contact(&c("text", ""), "telemetry"), None);
+        assert_eq!(contact(&c("text", ""), "phone2"), Some(Contact::Phone));
+        assert_eq!(contact(&c("text", ""), "email1"), Some(Contact::Email));
+        assert_eq!(
+            contact(&c("text", "aaé x"), "zip"),
+            None,
+            "no panic on non-ASCII"
+        );
         assert_eq!(contact(&c("text", ""), "zip"), None);
         assert_eq!(normalised(Contact::Email, " A.B@X.ORG "), "a.b@x.org");
         assert_eq!(normalised(Contact::Phone, "(415) 555-0100"), "14155550100");

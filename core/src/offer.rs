@@ -1,5 +1,5 @@
 //! Offer links: a click on a link to one of the campaign's offer domains carries the lead to the
-//! offer (the transaction ID and the landing page's sub parameters added to the link before the
+//! offer (the transaction ID and the page's sub parameters added to the link before the
 //! browser follows it). The rules are here; the extension rewrites the link with the browser's
 //! own URL parser.
 
@@ -24,8 +24,9 @@ pub struct OfferRules {
     /// The query parameter the transaction ID travels in.
     #[serde(default = "transaction_id")]
     pub param: String,
-    /// The landing page's query parameters that travel with it, under their own names
-    /// (`sub1`, `utm_source`, ...), when the landing page had them.
+    /// The page's query parameters that travel with it, under their own names (`sub1`,
+    /// `utm_source`, ...), when the page has them: like the events' attribution, the current
+    /// page's, so a landing page's links carry the landing parameters.
     #[serde(default)]
     pub subs: Vec<String>,
 }

@@ -70,7 +70,8 @@ test('debug mode names each field held back and why, never its value', async () 
     ['password', 'password'], ['cc', 'autocomplete'], ['otp', 'autocomplete'], ['cardNumber', 'named like a secret'],
     ['user_ssn', 'named like a secret'], ['f7', 'named like a secret'], ['pin', 'named like a secret'],
     ['comments', 'card number'], ['reference', 'SSN'], ['internal_note', 'data-pt-ignore'], ['csrf', 'hidden input'],
-    ['Mothers_Maiden', 'excluded by the campaign'],
+    ['Mothers_Maiden', 'excluded by the campaign'], ['confirm_password', 'named like a secret'],
+    ['leadid_token', 'data-pt-ignore'],
   ]) {
     assert.ok(held.some((l) => l.includes(why) && l.includes(field)), `${field}: ${why}\n${held.join('\n')}`);
   }

@@ -143,9 +143,16 @@ pub fn install(bindings: Rc<Vec<Binding>>) {
         let Some(field) = target_element(e) else {
             return;
         };
-        let filled = get(&field, "value")
-            .as_string()
-            .is_some_and(|v| !v.trim_ascii().is_empty());
+        // Filled as a form submits it: a value, and for a box a checked one; no buttons.
+        let kind = get(&field, "type").as_string().unwrap_or_default();
+        let button = matches!(kind.as_str(), "submit" | "button" | "reset" | "image");
+        let unchecked =
+            matches!(kind.as_str(), "checkbox" | "radio") && !get(&field, "checked").is_truthy();
+        let filled = !button
+            && !unchecked
+            && get(&field, "value")
+                .as_string()
+                .is_some_and(|v| !v.trim_ascii().is_empty());
         let name = name_of(&field);
         let Some(form) = field.closest("form").ok().flatten() else {
             return;

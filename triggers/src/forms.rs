@@ -36,21 +36,34 @@ struct Waiting {
 }
 
 /// The certificate fields on the page (TrustedForm's, Jornaya LeadiD's), inside a form or not,
-/// by name (or id), with their values.
+/// by name (or id), with their values; none inside `data-pt-ignore` or excluded by the campaign,
+/// and none at all when the campaign's rules could not be read.
 fn certificates() -> Vec<(String, String)> {
+    let Some(rules) = RULES.with(|r| r.borrow().clone()) else {
+        return Vec::new();
+    };
     let Ok(found) = Document::query_selector_all(
-        r#"input[name="xxTrustedFormCertUrl" i],input[name="universal_leadid" i],input#leadid_token"#,
+        r#"input[name="xxTrustedFormCertUrl" i],input[name="universal_leadid" i],input[name="leadid_token" i],input#leadid_token"#,
     ) else {
         return Vec::new();
     };
     (0..found.length())
         .filter_map(|i| found.item(i))
-        .map(|el| {
-            let el: JsValue = el.into();
-            let name = Some(text(&el, "name"))
+        .filter_map(|node| {
+            let el: web_sys::Element = node.dyn_into().ok()?;
+            if el.closest("[data-pt-ignore]").ok().flatten().is_some() {
+                return None;
+            }
+            let name = el
+                .get_attribute("name")
                 .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| text(&el, "id"));
-            (name, text(&el, "value"))
+                .or_else(|| el.get_attribute("id"))
+                .unwrap_or_default();
+            let excluded = rules
+                .exclude_fields
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(&name));
+            (!excluded).then(|| (name, text(&el, "value")))
         })
         .collect()
 }

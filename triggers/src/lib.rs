@@ -42,21 +42,19 @@ pub fn start(config: JsValue, debug: bool, fire: js_sys::Function) -> bool {
             forms::set_rules_unreadable();
         }
     }
-    match clickscript_web::config::read_offers(&config) {
-        Ok(rules) => {
-            // Base Call Sold on tel: links, unless a binding of the campaign fires it.
-            let call_sold = &cfg.system.call_sold;
-            let default_call = !bindings.iter().any(|b| b.event == *call_sold);
-            offers::install(rules, default_call.then(|| call_sold.clone()));
-        }
-        Err(e) => error(
-            "invalid offer rules, offer links left as they are",
-            &e.0.into(),
-        ),
-    }
     let bindings = crate::triggers::usable_in_this_browser(bindings);
+    // Base Call Sold on tel: links, unless a binding this browser runs fires it.
+    let call_sold = &cfg.system.call_sold;
+    let default_call = !bindings.iter().any(|b| b.event == *call_sold);
     let started = crate::triggers::install(fire, bindings);
     if started {
+        match clickscript_web::config::read_offers(&config) {
+            Ok(rules) => offers::install(rules, default_call.then(|| call_sold.clone())),
+            Err(e) => error(
+                "invalid offer rules, offer links left as they are",
+                &e.0.into(),
+            ),
+        }
         set(&Window::pt(), "triggers", &JsValue::TRUE);
     }
     started

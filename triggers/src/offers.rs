@@ -1,5 +1,5 @@
 //! Offer links and calls. A link to one of the campaign's offer domains gets the transaction ID
-//! and the landing page's sub parameters when it is pressed (mouse down, click, middle click,
+//! and the page's sub parameters when it is pressed (mouse down, click, middle click,
 //! the context menu's "open in new tab", a key), so the browser follows the decorated link with
 //! no delay; `PT.decorate(url)` does the same for pages that navigate in code. A click on a
 //! `tel:` link fires the Base Call Sold Event, unless the campaign binds that event itself.
