@@ -157,9 +157,8 @@ fn on_page_event(e: &web_sys::Event) {
         // Another tab of this origin went away: adopt what it could not deliver.
         "storage" => {
             let key = get(e, "key").as_string().unwrap_or_default();
-            if key.starts_with("pt_hb_") && get(e, "newValue").as_string().as_deref() == Some("0") {
-                with(|t| t.adopt_orphans());
-            }
+            let written = get(e, "newValue").as_string();
+            with(|t| t.on_storage(&key, written.as_deref()));
         }
         kind => {
             let selector = match kind {

@@ -208,6 +208,29 @@ impl Tracker {
         self.heartbeat();
     }
 
+    /// Another tab of this origin wrote `key`: a tab going away marks its heartbeat `0`; a tab
+    /// already gone may still write its outbox once more (what it recorded while it went), maybe
+    /// after this tab adopted the first one. Either way, what a gone tab left is adopted.
+    pub fn on_storage(&mut self, written_key: &str, written: Option<&str>) {
+        let gone = match (
+            written_key.strip_prefix("pt_hb_"),
+            written_key.strip_prefix("pt_ob_"),
+        ) {
+            (Some(_), _) => written == Some("0"),
+            (_, Some(rest)) => {
+                written.is_some()
+                    && self
+                        .store
+                        .get(&key(&["pt_hb_", rest]))
+                        .is_none_or(|beat| beat == "0")
+            }
+            _ => false,
+        };
+        if gone {
+            self.adopt_orphans();
+        }
+    }
+
     /// Takes over the outboxes of pages that have gone (closed, navigated away, crashed).
     pub fn adopt_orphans(&mut self) {
         let now = now();

@@ -286,6 +286,8 @@ impl Catalog {
                     ));
                 }
                 events.retain(|e| !inactive.contains(&e.id));
+                // The core's checks of each part, by path.
+                let mut checks = Vec::new();
                 for (bi, b) in c.bindings.iter().enumerate() {
                     let at = format!("{cp}.bindings[{bi}]");
                     if !events.iter().any(|e| e.id == b.event) {
@@ -296,14 +298,7 @@ impl Catalog {
                         };
                         errors.push(format!("{at}.event: {:?} {why}", b.event));
                     }
-                    let mut trigger_errors = Vec::new();
-                    b.trigger
-                        .validate(&format!("{at}.trigger"), &mut trigger_errors);
-                    errors.extend(
-                        trigger_errors
-                            .into_iter()
-                            .map(|e| format!("{}: {}", e.path, e.reason)),
-                    );
+                    b.trigger.validate(&format!("{at}.trigger"), &mut checks);
                 }
                 let config = Config {
                     campaign: c.id.clone(),
@@ -319,13 +314,10 @@ impl Catalog {
                     },
                     events,
                 };
-                let mut capture_errors = Vec::new();
-                c.capture
-                    .validate(&format!("{cp}.capture"), &mut capture_errors);
-                c.offers
-                    .validate(&format!("{cp}.offers"), &mut capture_errors);
+                c.capture.validate(&format!("{cp}.capture"), &mut checks);
+                c.offers.validate(&format!("{cp}.offers"), &mut checks);
                 errors.extend(
-                    capture_errors
+                    checks
                         .into_iter()
                         .map(|e| format!("{}: {}", e.path, e.reason)),
                 );

@@ -40,6 +40,9 @@ test('middle and ctrl clicks open the offer in a new tab, decorated', async () =
     assert.equal(tab.url(), `http://www.offer.lp.test:${port}/other?transaction_id=${txn}&sub1=S1&utm_source=google`, JSON.stringify(click));
     await tab.close();
   }
+  // The context menu's "open in new tab" follows the href the right click left: decorated.
+  await page.click('#offer-sub', { button: 'right' });
+  assert.equal(await page.getAttribute('#offer-sub', 'href'), `http://www.offer.lp.test:${port}/other?transaction_id=${txn}&sub1=S1&utm_source=google`);
   // A link elsewhere is left as it is.
   await page.click('#elsewhere');
   await page.waitForURL('http://elsewhere.lp.test:*/**');

@@ -83,14 +83,18 @@ fn data(form: &web_sys::Element, more: Option<(&str, String)>) -> Fields<Scalar>
     data
 }
 
+/// The form selector of any of the three form engagement triggers.
+fn engagement_selector(t: &Trigger) -> Option<&String> {
+    started_selector(t)
+        .or(completed_selector(t))
+        .or(abandoned_selector(t))
+}
+
 /// Whether any of the campaign's bindings is a form engagement one.
 pub fn bound(bindings: &[Binding]) -> bool {
-    bindings.iter().any(|b| {
-        started_selector(&b.trigger)
-            .or(completed_selector(&b.trigger))
-            .or(abandoned_selector(&b.trigger))
-            .is_some()
-    })
+    bindings
+        .iter()
+        .any(|b| engagement_selector(&b.trigger).is_some())
 }
 
 /// Installs the listeners (page-lifetime).
@@ -104,10 +108,7 @@ pub fn install(bindings: Rc<Vec<Binding>>) {
                 return;
             };
             let tracked = |b: &Binding| {
-                started_selector(&b.trigger)
-                    .or(completed_selector(&b.trigger))
-                    .or(abandoned_selector(&b.trigger))
-                    .is_some_and(|s| form.matches(s).unwrap_or(false))
+                engagement_selector(&b.trigger).is_some_and(|s| form.matches(s).unwrap_or(false))
             };
             if !list.iter().any(tracked) {
                 return;

@@ -71,9 +71,10 @@ fn certificates() -> Vec<(String, String)> {
 /// Hands a submitted form's event over, with the certificates on the page. While a certificate
 /// field is still empty it waits, for at most [`CERTIFICATE_WAIT_MS`] (or until the page goes).
 pub fn send(event: String, fields: Fields<Scalar>, fire: fn(&str, Fields<Scalar>)) {
-    if !certificates_pending(&certificates()) {
+    let found = certificates();
+    if !certificates_pending(&found) {
         let mut fields = fields;
-        add_certificates(&mut fields, &certificates());
+        add_certificates(&mut fields, &found);
         fire(&event, fields);
         return;
     }
