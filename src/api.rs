@@ -4,6 +4,7 @@
 use wasm_bindgen::prelude::*;
 
 use crate::tracker::{self, with, Tracker};
+use clickscript_core::consent::Consent;
 use clickscript_web::callbacks::{listen, target_element, On};
 use clickscript_web::console::{error, set_debug};
 use clickscript_web::globals::{get, Document};
@@ -54,11 +55,13 @@ pub fn start(config: JsValue, debug: bool, time_zone: JsValue) -> bool {
 }
 
 /// The triggers extension fires a bound event with the data its trigger provides (an object of
-/// strings). Returns whether the event was accepted for delivery.
+/// strings) and, for a form with consent text, the consent evidence (a flat object). Returns
+/// whether the event was accepted for delivery.
 #[wasm_bindgen]
-pub fn fire(event_id: String, data: JsValue) -> bool {
+pub fn fire(event_id: String, data: JsValue, consent: JsValue) -> bool {
     let data = clickscript_web::props::props(&data).texts();
-    with(|t| t.fire_with(&event_id, data)).unwrap_or(false)
+    let consent = Consent::from_props(&clickscript_web::props::props(&consent).fields);
+    with(|t| t.fire_with(&event_id, data, consent)).unwrap_or(false)
 }
 
 /// `PT.event(eventId, props?)`: fires a configured event. `url` and `ts` carry the context of a
@@ -108,6 +111,19 @@ pub fn flush() -> js_sys::Promise {
 pub fn url_parameter(name: String) -> JsValue {
     clickscript_core::attribution::query_param(&clickscript_web::page::query(), &name)
         .map_or(JsValue::NULL, JsValue::from)
+}
+
+/// `PT.optOut()`: stops all capture for the visitor on this site (kept across visits) and drops
+/// what is queued.
+#[wasm_bindgen(js_name = optOut)]
+pub fn opt_out() {
+    with(|t| t.opt_out());
+}
+
+/// `PT.optIn()`: capture resumes.
+#[wasm_bindgen(js_name = optIn)]
+pub fn opt_in() {
+    with(|t| t.opt_in());
 }
 
 /// `PT.transactionId()`.

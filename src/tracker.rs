@@ -14,7 +14,8 @@ use std::cell::RefCell;
 use wasm_bindgen::JsValue;
 
 use clickscript_core::attribution::{parse_query, query_param};
-use clickscript_core::config::{Config, EventDef};
+use clickscript_core::config::{Config, EventDef, Gpc};
+use clickscript_core::consent::Consent;
 use clickscript_core::decimal;
 use clickscript_core::delivery::{Action, Delivery, Outgoing, REQUEST_TIMEOUT_MS};
 use clickscript_core::event::{Attribution, Event, Fields, Scalar};
@@ -105,8 +106,16 @@ impl Tracker {
             store,
             ident,
         };
-        tracker.save_identity();
-        info("lead", &tracker.ident.txn.as_str().into());
+        // A visitor who opted out on this site: nothing is written or sent until PT.optIn().
+        if opted_out() {
+            info(
+                "the visitor opted out: nothing is captured",
+                &JsValue::UNDEFINED,
+            );
+        } else {
+            tracker.save_identity();
+            info("lead", &tracker.ident.txn.as_str().into());
+        }
         TRACKER.with(|t| {
             if let Ok(mut t) = t.try_borrow_mut() {
                 *t = Some(tracker);
@@ -116,6 +125,22 @@ impl Tracker {
             t.heartbeat();
             t.adopt_orphans();
         });
+    }
+
+    /// `PT.optOut()`: nothing more is captured for the visitor on this site (a cookie on the
+    /// lead's cookie domain, for 400 days: the most a browser keeps one), and nothing queued goes.
+    pub fn opt_out(&mut self) {
+        cookie::set(OPT_OUT, "1", OPT_OUT_S, self.cookie_domain.as_deref());
+        info("opted out", &JsValue::UNDEFINED);
+        self.delivery.discard_all();
+        self.run();
+    }
+
+    /// `PT.optIn()`: capture resumes (from the next event; the lead is written again).
+    pub fn opt_in(&mut self) {
+        cookie::set(OPT_OUT, "", 0, self.cookie_domain.as_deref());
+        self.save_identity();
+        info("opted in", &JsValue::UNDEFINED);
     }
 
     /// The transaction ID.
@@ -336,11 +361,18 @@ impl Tracker {
             .payout
             .as_ref()
             .and_then(|a| a.resolve(|n| props.number(n), |_| None));
-        self.record(def, data, revenue, payout, url, ts)
+        let fired = Fired {
+            data,
+            revenue,
+            payout,
+            consent: None,
+        };
+        self.record(def, fired, url, ts)
     }
 
-    /// Fires event `id` for a trigger, with the data the trigger provides.
-    pub fn fire_with(&mut self, id: &str, data: Fields<Scalar>) -> bool {
+    /// Fires event `id` for a trigger, with the data the trigger provides (and a form's consent
+    /// evidence).
+    pub fn fire_with(&mut self, id: &str, data: Fields<Scalar>, consent: Option<Consent>) -> bool {
         let Some(def) = self.may_fire(id) else {
             return false;
         };
@@ -357,12 +389,22 @@ impl Tracker {
             .as_ref()
             .and_then(|a| a.resolve(|_| None, field));
         let payout = def.payout.as_ref().and_then(|a| a.resolve(|_| None, field));
-        self.record(def, data, revenue, payout, None, None)
+        let fired = Fired {
+            data,
+            revenue,
+            payout,
+            consent,
+        };
+        self.record(def, fired, None, None)
     }
 
     /// The definition of `id` if it may fire now: configured, and not a once-per-lead event
     /// this lead already has (delivered, or still on its way).
     fn may_fire(&mut self, id: &str) -> Option<EventDef> {
+        if opted_out() {
+            info("the visitor opted out, not sent", &id.into());
+            return None;
+        }
         let Some(def) = self.cfg.event(id).cloned() else {
             error("unknown event ID, not sent", &id.into());
             return None;
@@ -388,12 +430,24 @@ impl Tracker {
     fn record(
         &mut self,
         def: EventDef,
-        data: Fields<Scalar>,
-        revenue: Option<f64>,
-        payout: Option<f64>,
+        fired: Fired,
         url: Option<String>,
         ts: Option<f64>,
     ) -> bool {
+        let (gpc, dnt) = page::privacy();
+        let mut fired = fired;
+        if gpc && self.cfg.gpc == Gpc::BaseOnly {
+            // The campaign sends only the Base Event, bare, for visitors with GPC.
+            if def.id != self.cfg.system.base {
+                info(
+                    "Global Privacy Control: this campaign sends only the Base Event",
+                    &def.id.as_str().into(),
+                );
+                return false;
+            }
+            fired.data = Fields::default();
+            fired.consent = None;
+        }
         let now = now();
         let ts = ts
             .filter(|t| *t > 0.0 && *t <= now as f64)
@@ -416,10 +470,12 @@ impl Tracker {
                 None => self.attribution.clone(),
             },
             page: page::current(url),
-            data,
-            revenue,
-            payout,
-            consent: None,
+            data: fired.data,
+            revenue: fired.revenue,
+            payout: fired.payout,
+            consent: fired.consent,
+            gpc,
+            dnt,
             bot: page::webdriver(),
         };
         let Some(body) = transport::to_json(&event) else {
@@ -448,10 +504,10 @@ impl Tracker {
     pub fn fire_page_load(&mut self) {
         let system = self.cfg.system.clone();
         if self.base_on_load {
-            self.fire_with(&system.base, Fields::default());
+            self.fire_with(&system.base, Fields::default(), None);
         }
         if self.cfg.click_with_base {
-            self.fire_with(&system.click_sold, Fields::default());
+            self.fire_with(&system.click_sold, Fields::default(), None);
         }
     }
 
@@ -492,6 +548,10 @@ impl Tracker {
     /// Carries out what delivery decided, until it has nothing more to do.
     fn run(&mut self) {
         let now = now();
+        // Opted out in this tab or another of the site: nothing queued goes.
+        if opted_out() && !self.delivery.outbox().is_empty() {
+            self.delivery.discard_all();
+        }
         while let Some(action) = self.delivery.poll(now) {
             match action {
                 Action::Send(out) => self.send(out),
@@ -580,6 +640,24 @@ impl Tracker {
             });
         });
     }
+}
+
+/// The cookie that says the visitor opted out of capture on this site.
+const OPT_OUT: &str = "pt_optout";
+/// How long the opt-out is kept: 400 days, the longest a browser keeps a cookie.
+const OPT_OUT_S: u64 = 400 * 24 * 3600;
+
+/// Whether the visitor opted out on this site (in this tab or another).
+fn opted_out() -> bool {
+    cookie::get(OPT_OUT).as_deref() == Some("1")
+}
+
+/// What a fired event carries besides its definition.
+struct Fired {
+    data: Fields<Scalar>,
+    revenue: Option<f64>,
+    payout: Option<f64>,
+    consent: Option<Consent>,
 }
 
 fn resume_identity(cfg: &Config, store: &Store, url_txn: Option<String>) -> Identity {

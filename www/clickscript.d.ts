@@ -35,6 +35,14 @@ export interface Clickscript {
   decorate(url: string): string;
   /** Resolves true once the outbox is empty, false when a delivery attempt failed. */
   flush(): Promise<boolean>;
+  /** Resolves with the transaction ID once the lead exists and the certificate fields on the
+   * page (TrustedForm, Jornaya LeadiD) are filled; after 5 s at most, whatever holds it. */
+  ready(): Promise<string | null>;
+  /** Stops all capture for the visitor on this site, kept across visits (a first-party cookie,
+   * 400 days); what is queued is dropped, not sent. Resolves once it has taken effect. */
+  optOut(): Promise<void>;
+  /** Resumes capture after `optOut()`. */
+  optIn(): Promise<void>;
   /** True once the extension (the campaign's triggers, forms' lead capture, offer links) is installed; absent before. */
   readonly triggers?: boolean;
 }

@@ -37,9 +37,22 @@
     const all = new URLSearchParams(location.search).getAll(name);
     return all.length ? all.find((v) => v) || '' : null;
   }, null);
+  // PT.ready(): resolves with the transaction ID once the lead exists and the certificate fields
+  // on the page are filled (the extension's wait, `certified`), and after 5 s whatever holds it.
+  // Calls before the extension has run wait at the gate; the snippet's queued calls join them.
+  let open;
+  const now = (done) => done();
+  const gate = attempt(() => new Promise((r) => { open = r; }));
+  const go = (f) => attempt(() => open(f));
+  const ready = () => attempt(() => new Promise((r) => {
+    const done = () => r(PT.transactionId());
+    setTimeout(done, 5e3);
+    gate.then((certified) => attempt(() => certified(done)));
+  }));
   PT = w.PT = {
-    v: 1, q,
+    v: 1, q, ready,
     event: queue('event'), click: queue('click'), flush: queue('flush'), urlParameter,
+    optOut: queue('optOut'), optIn: queue('optIn'),
     // The extension (after the first event) decorates offer URLs; until then a URL stays as given.
     decorate: (u) => u,
     transactionId: () => attempt(() => (d.cookie.match('(^|; )pt_txn_' + cid + '=([^;]*)') || [])[2] || null, null),
@@ -67,7 +80,7 @@
     const call = (c) => {
       try {
         const a = c[1] || [];
-        const r = c[0] == 'click' ? api.click(a[0], c[2], c[3]) : api[c[0]](a[0], a[1], c[2], c[3]);
+        const r = c[0] == 'click' ? api.click(a[0], c[2], c[3]) : c[0] == 'ready' ? ready() : api[c[0]](a[0], a[1], c[2], c[3]);
         c[4] && c[4](r);
       } catch (e) { log('call failed', e); c[4] && c[4](c[0] == 'flush' ? false : null); }
     };
@@ -83,7 +96,7 @@
     const s = d.createElement('script');
     s.src = base + '/fallback.js';
     // If the fallback cannot run either, the queue is given up: it would fail on every page.
-    s.onload = () => { try { replay(w.__ptFallback(cfg, debug)); } catch (e2) { log('no fallback', e2); started = 1; keep(); } };
+    s.onload = () => { try { replay(w.__ptFallback(cfg, debug)); } catch (e2) { log('no fallback', e2); started = 1; keep(); } go(now); };
     d.head.append(s);
   };
   // A package (`_bg.wasm` and its `.js` glue): the wasm downloads while the glue is imported.
@@ -101,7 +114,7 @@
       // fallback, so the queue is delivered rather than saved again on every page.
       if (!attempt(() => m.start(cfg, debug, tz), false)) return fallback('no start');
       replay(m);
-      cfg.ext && load(cfg.ext, (t) => t.start(cfg, debug, m.fire)).catch(log);
+      cfg.ext ? load(cfg.ext, (t) => { t.start(cfg, debug, m.fire); go(t.ready); }).catch((e) => { log(e); go(now); }) : go(now);
     }).catch(fallback), null) || fallback('no loader');
     // Chromium's first Intl call on a page takes 20-40 ms of the main thread: the zone is kept
     // for the visitor with the UTC offset it was found at, and looked up again (while the wasm

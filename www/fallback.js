@@ -117,9 +117,18 @@
       return a;
     };
     var sent = [], queued = false;
+    // PT.optOut() (here or in the clickscript): nothing is captured on this site until PT.optIn().
+    var optedOut = function () { return /(^|; )pt_optout=1(;|$)/.test(d.cookie); };
+    var gpc = navigator.globalPrivacyControl === true, dnt = navigator.doNotTrack == '1';
     var fire = function (eid, props, url, ts) {
+      if (optedOut()) { log('the visitor opted out, not sent', eid); return false; }
       var def = (cfg.events || []).filter(function (e) { return e.id == eid; })[0];
       if (!def) { log('unknown event ID, not sent', eid); return false; }
+      // A campaign that sends only the Base Event, bare, for visitors with Global Privacy Control.
+      if (gpc && cfg.gpc == 'base_only') {
+        if (eid != cfg.system.base) { log('Global Privacy Control: only the Base Event is sent', eid); return false; }
+        props = 0;
+      }
       if (!def.multi && id.fired.indexOf(eid) >= 0) { log('already fired for this lead', eid); return false; }
       if (!def.multi) id.fired.push(eid);
       id.seq++;
@@ -146,7 +155,7 @@
           time_zone: cut(Intl.DateTimeFormat().resolvedOptions().timeZone || '', 64),
           screen: screen.width + 'x' + screen.height, viewport: innerWidth + 'x' + innerHeight
         },
-        attribution: attribution(url), data: data, consent: null, bot: !!navigator.webdriver
+        attribution: attribution(url), data: data, consent: null, gpc: gpc, dnt: dnt, bot: !!navigator.webdriver
       };
       if (revenue != null) e.revenue = revenue;
       if (payout != null) e.payout = payout;
@@ -176,7 +185,7 @@
         if (!ok) { sent = batch.concat(sent); return; }
       }
     };
-    save();
+    if (!optedOut()) save();
     fire(cfg.system.base);
     if (cfg.click_with_base !== false) fire(cfg.system.click_sold);
     return {
@@ -186,7 +195,15 @@
         return Promise.resolve(id.txn);
       },
       flush: function () { send(); return Promise.resolve(!sent.length); },
-      transactionId: function () { return id.txn; }
+      transactionId: function () { return id.txn; },
+      optOut: function () {
+        d.cookie = 'pt_optout=1; Max-Age=34560000; Path=/; SameSite=Lax' + (domain ? '; Domain=' + domain : '');
+        sent = [];
+      },
+      optIn: function () {
+        d.cookie = 'pt_optout=; Max-Age=0; Path=/; SameSite=Lax' + (domain ? '; Domain=' + domain : '');
+        save();
+      }
     };
   };
 })(window, document);

@@ -101,6 +101,10 @@ pub struct CampaignFile {
     /// Whether Base Click Sold fires with the Base Event (default yes).
     #[serde(default)]
     pub click_with_base: Option<bool>,
+    /// What a visitor's Global Privacy Control signal means: `record` (capture as usual, the
+    /// signal recorded) or `base_only` (only the Base Event, without data).
+    #[serde(default)]
+    pub gpc: clickscript_core::config::Gpc,
     /// Custom events of this campaign only.
     #[serde(default)]
     pub events: Vec<CustomEvent>,
@@ -306,6 +310,7 @@ impl Catalog {
                     cookie_days: c.cookie_days.unwrap_or(DEFAULT_COOKIE_DAYS),
                     cookie_domain: c.cookie_domain.clone(),
                     click_with_base: c.click_with_base.unwrap_or(true),
+                    gpc: c.gpc,
                     system: SystemEvents {
                         base: "base".into(),
                         click_sold: "click_sold".into(),
@@ -365,7 +370,8 @@ mod tests {
         let catalog = load(&path).unwrap();
         let demo = &catalog.campaigns["demo"];
         assert!(demo.config.event("base").is_some());
-        assert!(demo.config.event("quote_requested").is_some());
+        assert!(demo.config.event("purchase").is_some());
+        assert!(demo.config.event("call_clicked").is_some());
     }
 
     #[test]

@@ -148,7 +148,19 @@ pub fn event(raw: &RawValue, campaign: &Campaign, now_ms: u64) -> Result<NewEven
             }
         }
         if let Some(c) = &e.consent {
-            check_len("consent", c, 4096)?;
+            c.validate()?;
+        }
+        // A campaign that sends only the Base Event for visitors with GPC takes nothing else.
+        let cfg = &campaign.config;
+        let has_data = !e.data.is_empty() || e.consent.is_some();
+        if !cfg
+            .gpc
+            .allows(e.gpc, &e.event_id, &cfg.system.base, has_data)
+        {
+            return Err(
+                "gpc: this campaign takes only the Base Event, without data, from visitors with Global Privacy Control"
+                    .into(),
+            );
         }
         Ok(())
     };

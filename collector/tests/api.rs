@@ -220,6 +220,90 @@ async fn one_bad_event_does_not_sink_the_batch() {
 }
 
 #[tokio::test]
+async fn consent_evidence_is_validated_stored_and_on_the_leads_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let consent = json!({"text":"I agree to be called.","checkbox":true,"checked":true,
+        "checked_at":1_764_190_000_000u64,"visible":true,"hidden_by":"","font_size":14.0,
+        "contrast":15.91,"seen_at":1_764_189_999_000u64,"submitted_at":1_764_190_000_050u64,
+        "url":"https://lp.example/?a=1"});
+    let with = |n: u32, consent: Value| {
+        let mut e = event(&uid(n), "quote", "engagement");
+        e["consent"] = consent;
+        e
+    };
+    let mut hidden_but_visible = consent.clone();
+    hidden_but_visible["hidden_by"] = json!("display:none");
+    let mut unknown_field = consent.clone();
+    unknown_field["colour"] = json!("red");
+    let mut a_string = consent.clone();
+    a_string["checked"] = json!("yes");
+    let body = batch(
+        "c1",
+        vec![
+            with(1, consent.clone()),
+            with(2, hidden_but_visible),
+            with(3, unknown_field),
+            with(4, a_string),
+        ],
+    );
+    let (s, v, _) = send(&app, post(body, Some(ORIGIN))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], json!([uid(1)]));
+    let errors: Vec<&str> = v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 3, "{v}");
+    assert!(errors[0].contains("consent: visible"), "{}", errors[0]);
+    assert!(errors[1].contains("colour"), "{}", errors[1]);
+    assert!(
+        errors[2].contains("checked") || errors[2].contains("bool"),
+        "{}",
+        errors[2]
+    );
+    let (s, lead, _) = get(&app, &format!("/v1/leads/{TXN}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(lead["events"][0]["consent"], consent);
+}
+
+#[tokio::test]
+async fn a_campaign_that_sends_only_the_base_event_under_gpc_takes_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let with = |n: u32, id: &str, category: &str, gpc: bool, data: Value| {
+        let mut e = event(&uid(n), id, category);
+        e["gpc"] = json!(gpc);
+        e["data"] = data;
+        e
+    };
+    let body = batch(
+        "c3",
+        vec![
+            with(1, "base", "lead", true, json!({})),
+            with(2, "quote", "engagement", true, json!({})),
+            with(3, "base", "lead", true, json!({"email":"a@b.c"})),
+            with(4, "quote", "engagement", false, json!({"k":"v"})),
+        ],
+    );
+    let (s, v, _) = send(&app, post(body, Some(ORIGIN))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], json!([uid(1), uid(4)]));
+    let rejected: Vec<&str> = v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(rejected.len(), 2);
+    assert!(rejected.iter().all(|e| e.starts_with("gpc: ")), "{v}");
+    let (_, lead, _) = get(&app, &format!("/v1/leads/{TXN}")).await;
+    assert_eq!(lead["events"][0]["gpc"], json!(true));
+}
+
+#[tokio::test]
 async fn a_disallowed_origin_is_refused_readably() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);

@@ -155,11 +155,33 @@ pub struct Config {
     /// Whether Base Click Sold fires together with the Base Event (default: yes).
     #[serde(default = "yes")]
     pub click_with_base: bool,
+    /// What a visitor's Global Privacy Control signal means for this campaign.
+    #[serde(default)]
+    pub gpc: Gpc,
     /// The system events' IDs.
     pub system: SystemEvents,
     /// Every event the campaign may fire, system ones included.
     #[serde(default)]
     pub events: Vec<EventDef>,
+}
+
+/// What a campaign does for a visitor whose browser sends Global Privacy Control.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gpc {
+    /// Capture as usual; every event records the signal.
+    #[default]
+    Record,
+    /// Send only the Base Event, without free data or form fields (and no consent evidence).
+    BaseOnly,
+}
+
+impl Gpc {
+    /// Whether an event may go for a visitor with GPC on: under `base_only`, only the Base Event
+    /// (`base`), and only without data.
+    pub fn allows(self, gpc: bool, event_id: &str, base: &str, has_data: bool) -> bool {
+        !(gpc && self == Gpc::BaseOnly && (event_id != base || has_data))
+    }
 }
 
 /// One problem in a configuration, with the path of the field at fault.
@@ -260,6 +282,27 @@ mod tests {
             ]}"#,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn gpc_base_only_lets_only_a_bare_base_event_through() {
+        assert_eq!(sample().gpc, Gpc::Record);
+        let only: Gpc = serde_json::from_str("\"base_only\"").unwrap();
+        assert_eq!(only, Gpc::BaseOnly);
+        assert!(serde_json::from_str::<Gpc>("\"always\"").is_err());
+        for (policy, gpc, event, data, allowed) in [
+            (Gpc::Record, true, "quote", true, true),
+            (Gpc::BaseOnly, false, "quote", true, true),
+            (Gpc::BaseOnly, true, "base", false, true),
+            (Gpc::BaseOnly, true, "base", true, false),
+            (Gpc::BaseOnly, true, "form_sold", false, false),
+        ] {
+            assert_eq!(
+                policy.allows(gpc, event, "base", data),
+                allowed,
+                "{policy:?} {event}"
+            );
+        }
     }
 
     #[test]

@@ -270,6 +270,25 @@ impl Delivery {
         self.drive(now);
     }
 
+    /// The visitor opted out: everything queued leaves unsent (a batch already on the wire
+    /// cannot be called back), and nothing is due any more.
+    pub fn discard_all(&mut self) {
+        let uids: Vec<String> = self
+            .outbox
+            .entries()
+            .iter()
+            .map(|e| e.uid.clone())
+            .collect();
+        let entries = self.outbox.remove(&uids);
+        self.to_beacon.clear();
+        // Nothing waits out a pause any more.
+        self.paused_until = 0;
+        self.dropped(entries, DropReason::OptedOut, String::new());
+        self.dirty = true;
+        self.persist();
+        self.settle_flush(true);
+    }
+
     /// `PT.flush()`: settle once the outbox is empty or an attempt failed.
     pub fn flush(&mut self, now: u64) {
         self.flush_waiting = true;

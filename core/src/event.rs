@@ -243,9 +243,15 @@ pub struct Event {
     /// Payout to the traffic source, when the event defines one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payout: Option<f64>,
-    /// Consent text or token, when the page recorded one.
+    /// The consent evidence of the form that fired the event, when it had consent text.
     #[serde(default)]
-    pub consent: Option<String>,
+    pub consent: Option<super::consent::Consent>,
+    /// The visitor's Global Privacy Control signal (`navigator.globalPrivacyControl`).
+    #[serde(default)]
+    pub gpc: bool,
+    /// The visitor's Do Not Track signal (`navigator.doNotTrack` is `"1"`).
+    #[serde(default)]
+    pub dnt: bool,
     /// Whether the browser looked automated (`navigator.webdriver`).
     #[serde(default)]
     pub bot: bool,

@@ -7,6 +7,7 @@
 pub mod attribution;
 pub mod capture;
 pub mod config;
+pub mod consent;
 pub mod decimal;
 pub mod delivery;
 pub mod event;

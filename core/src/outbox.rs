@@ -63,6 +63,8 @@ pub enum DropReason {
     Expired,
     /// The collector refused it (a 4xx other than 408/429).
     Refused,
+    /// The visitor opted out (`PT.optOut()`): nothing queued is sent.
+    OptedOut,
 }
 
 impl DropReason {
@@ -72,6 +74,7 @@ impl DropReason {
             DropReason::Full => "outbox full, dropped",
             DropReason::Expired => "undelivered for 7 days, dropped",
             DropReason::Refused => "collector refused the batch, dropped",
+            DropReason::OptedOut => "the visitor opted out, dropped",
         }
     }
 }

@@ -97,6 +97,8 @@ mod tests {
             revenue: Some(12.5),
             payout: Some(3.0),
             consent: None,
+            gpc: false,
+            dnt: false,
             bot: false,
         }
     }

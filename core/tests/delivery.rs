@@ -621,3 +621,30 @@ fn a_batch_that_got_no_answer_also_goes_once_by_beacon() {
     d.answered(T0, s.request, status(503));
     assert!(beacons(&actions(&mut d, T0)).is_empty());
 }
+
+#[test]
+fn opting_out_drops_everything_queued_and_leaves_nothing_to_wait_for() {
+    let (mut d, s) = one_on_the_wire();
+    d.answered(T0, s.request, status(503));
+    let at = retry_at(&actions(&mut d, T0));
+    record(&mut d, T0 + 1, entry(1, 100));
+    let _ = actions(&mut d, T0 + 1);
+    d.flush(T0 + 2);
+    let _ = actions(&mut d, T0 + 2);
+    d.discard_all();
+    let a = actions(&mut d, T0 + 3);
+    assert_eq!(
+        dropped(&a),
+        [
+            ("u0".to_string(), DropReason::OptedOut, String::new()),
+            ("u1".to_string(), DropReason::OptedOut, String::new())
+        ]
+    );
+    assert!(a.contains(&Action::Persist));
+    assert!(d.outbox().is_empty());
+    // The pause ends with them: a flush now settles true, and the timer sends nothing.
+    d.flush(T0 + 4);
+    assert!(actions(&mut d, T0 + 4).contains(&Action::Flushed(true)));
+    d.timer_fired(at);
+    assert!(sends(&actions(&mut d, at)).is_empty());
+}

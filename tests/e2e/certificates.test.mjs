@@ -44,3 +44,23 @@ test('a submit that navigates away sends the event at once, with what is there',
   assert.deepEqual(data, { email: 'ada@example.com' });
   await context.close();
 });
+
+test('PT.ready() resolves with the transaction once the certificate fields are filled, and at most after the wait', async () => {
+  const filled = await submitted('?ready=1&fill=1200');
+  const r = await filled.page.waitForFunction(() => window.__ready, null, { timeout: 8000 }).then((h) => h.jsonValue());
+  assert.equal(r.txn, await filled.page.evaluate(() => PT.transactionId()));
+  assert.equal(r.trustedForm, 'https://cert.trustedform.com/abc123');
+  assert.equal(r.leadid, 'LEADID-0001');
+  assert.ok(r.ms >= 1100 && r.ms < 3000, String(r.ms));
+  // With the fields filled, it resolves at once.
+  const again = await filled.page.evaluate(async () => { const t = Date.now(); const txn = await PT.ready(); return { txn, ms: Date.now() - t }; });
+  assert.equal(again.txn, r.txn);
+  assert.ok(again.ms < 500, String(again.ms));
+  await filled.context.close();
+  const never = await submitted('?ready=1&fill=0');
+  const late = await never.page.waitForFunction(() => window.__ready, null, { timeout: 8000 }).then((h) => h.jsonValue());
+  assert.equal(late.trustedForm, '');
+  assert.ok(late.ms >= 2800 && late.ms < 5000, String(late.ms));
+  assert.equal(late.txn, await never.page.evaluate(() => PT.transactionId()));
+  await never.context.close();
+});

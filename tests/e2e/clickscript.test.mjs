@@ -219,6 +219,8 @@ test('a CSP that forbids WebAssembly: the fallback still delivers the Base Event
   await page.goto(`${env.publisher}/csp.html?utm_source=csp`);
   const txn = await until(() => page.evaluate(() => PT.transactionId()));
   assert.ok(txn, 'the fallback made a transaction');
+  // PT.ready() resolves with it too (the fallback captures no forms: nothing to wait for).
+  assert.equal(await page.evaluate(() => PT.ready()), txn);
   const events = await until(async () => { const e = await env.lead(txn); return e.length >= 3 && e; });
   assert.deepEqual(events.map((e) => e.event_id).sort(), ['base', 'click_sold', 'purchase']);
   const purchase = events.find((e) => e.event_id === 'purchase');
@@ -253,6 +255,8 @@ test('a CSP that forbids WebAssembly on a page that broke JSON: the fallback sti
   await page.goto(`${env.publisher}/csp-json.html?utm_source=cspjson`);
   const txn = await until(() => page.evaluate(() => PT.transactionId()));
   assert.ok(txn, 'the fallback made a transaction');
+  // PT.ready() resolves with it too (the fallback captures no forms: nothing to wait for).
+  assert.equal(await page.evaluate(() => PT.ready()), txn);
   const events = await until(async () => { const e = await env.lead(txn); return e.length >= 3 && e; });
   assert.deepEqual(events.map((e) => e.event_id).sort(), ['base', 'click_sold', 'purchase']);
   assert.equal(events.find((e) => e.event_id === 'purchase').data.plan, 'csp-json');
@@ -636,9 +640,9 @@ test('the README\'s snippet queues every PT call made before an async tag has lo
   await page.goto(`${env.publisher}/snippet.html?gclid=&gclid=G7`);
   const txn = await ready(page);
   const early = await page.evaluate(async () => ({
-    click: await window.early.click, flush: await window.early.flush, txn: window.early.txn, gclid: window.early.gclid,
+    click: await window.early.click, flush: await window.early.flush, ready: await window.early.ready, txn: window.early.txn, gclid: window.early.gclid,
   }));
-  assert.deepEqual(early, { click: txn, flush: true, txn: null, gclid: 'G7' });
+  assert.deepEqual(early, { click: txn, flush: true, ready: txn, txn: null, gclid: 'G7' });
   const events = await env.lead(txn);
   assert.deepEqual(events.filter((e) => e.event_id === 'quote_requested').map((e) => e.data.early), [1]);
   assert.equal(count(events, 'base'), 1);

@@ -52,13 +52,15 @@ export async function until(f, ms = 8000, step = 100) {
 
 /** Starts the collector (with `configText`, the test configuration by default) and the
     publisher's server; returns what the tests need. */
-export async function start(configText = readFileSync(join(root, 'tests/e2e/config.json'), 'utf8')) {
+export async function start(configText = readFileSync(join(root, 'tests/e2e/config.json'), 'utf8'), { campaign = 'e2e' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'clickscript-e2e-'));
   const [port, pubPort] = [await freePort(), await freePort()];
   const collector = `http://127.0.0.1:${port}`;
   // The publisher is another origin (localhost, not 127.0.0.1): cross-origin like a real site.
   const publisher = `http://localhost:${pubPort}`;
-  const config = configText.replaceAll('__PUBLISHER__', publisher).replaceAll('__PUBPORT__', String(pubPort));
+  // (The demo's configuration allows the demo's own origin, on port 8080: here the collector's.)
+  const config = configText.replaceAll('__PUBLISHER__', publisher).replaceAll('__PUBPORT__', String(pubPort))
+    .replaceAll('127.0.0.1:8080"', `127.0.0.1:${port}"`);
   writeFileSync(join(dir, 'config.json'), config);
   const proc = spawn(join(root, 'target/release/collector'), [
     '--config', join(dir, 'config.json'), '--db', join(dir, 'events.db'), '--port', String(port),
@@ -67,7 +69,7 @@ export async function start(configText = readFileSync(join(root, 'tests/e2e/conf
   const log = [];
   proc.stdout.on('data', (d) => log.push(...String(d).trim().split('\n')));
   proc.stderr.on('data', (d) => process.stderr.write(d));
-  await until(() => fetch(collector + '/v1/campaigns/e2e/config').then((r) => r.ok, () => false), 15000);
+  await until(() => fetch(`${collector}/v1/campaigns/${campaign}/config`).then((r) => r.ok, () => false), 15000);
 
   const pages = join(root, 'tests/e2e/pages');
   const server = createServer((req, res) => {
@@ -120,8 +122,8 @@ export async function start(configText = readFileSync(join(root, 'tests/e2e/conf
       const r = await fetch(`${collector}/v1/leads/${txn}`);
       return (await r.json()).events;
     },
-    async events(campaign = 'e2e') {
-      const r = await fetch(`${collector}/v1/campaigns/${campaign}/events?limit=1000`);
+    async events(id = campaign) {
+      const r = await fetch(`${collector}/v1/campaigns/${id}/events?limit=1000`);
       return (await r.json()).events;
     },
     /** Calls the collector's admin API; returns [status, JSON body]. */

@@ -41,7 +41,7 @@ const report = (title, parts) => {
 
 // Every page downloads the loader and the clickscript before its first event; a campaign that
 // binds triggers downloads the triggers extension after it.
-test('what a page downloads before its first event stays within its ceiling; the loader within 1.35 KB', () => {
+test('what a page downloads before its first event stays within its ceiling; the loader within 1.45 KB', () => {
   const parts = ['loader.js', `${file('pkg')}.js`, `${file('pkg')}_bg.wasm`].map(measure);
   const sum = total(parts);
   const budget = Number(setting('size_budget_gzip'));
@@ -51,8 +51,10 @@ test('what a page downloads before its first event stays within its ceiling; the
   // 1 KB until the loader guarded every global a page may replace (JSON, Array methods,
   // localStorage, fetch): 1,155 B; 1.2 KB until the static tag read its configuration with
   // XMLHttpRequest (a page that broke fetch): 1,227 B; 1.25 KB until the time zone was kept
-  // for the visitor (20-40 ms of main thread less on every later page): 1,327 B.
-  assert.ok(parts[0].gzip <= 1350, `the loader (the part that runs first) is ${parts[0].gzip} B gzip, over 1.35 KB`);
+  // for the visitor (20-40 ms of main thread less on every later page): 1,327 B; 1.35 KB until
+  // PT.ready() (its calls wait at a gate the extension opens, 5 s at most): 1,429 B; with the
+  // stand-ins of PT.optOut() and PT.optIn(): 1,445 B.
+  assert.ok(parts[0].gzip <= 1450, `the loader (the part that runs first) is ${parts[0].gzip} B gzip, over 1.45 KB`);
   assert.ok(sum.gzip <= ceiling, `${sum.gzip} B gzip is over the ceiling of ${ceiling} B`);
 });
 

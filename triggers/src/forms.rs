@@ -11,12 +11,16 @@ use clickscript_core::capture::{
     add_certificates, capture, certificates_pending, Capture, CaptureRules, Control, Submissions,
     CERTIFICATE_WAIT_MS,
 };
+use clickscript_core::consent::Consent;
 use clickscript_core::event::{Fields, Scalar};
+
 use clickscript_core::limits::truncate;
 use clickscript_web::callbacks::{listen, Interval, On};
 use clickscript_web::console::info;
 use clickscript_web::globals::get;
 use clickscript_web::globals::Document;
+
+use crate::triggers::fire_form;
 
 thread_local! {
     static SUBMISSIONS: RefCell<Submissions> = RefCell::new(Submissions::default());
@@ -29,9 +33,11 @@ thread_local! {
 
 #[derive(Default)]
 struct Waiting {
-    events: Vec<(String, Fields<Scalar>)>,
+    events: Vec<(String, Fields<Scalar>, Option<Consent>)>,
+    /// `PT.ready()` calls waiting for the certificates.
+    ready: Vec<js_sys::Function>,
     until: u64,
-    /// The check, every 100 ms while events wait (dropping it stops it).
+    /// The check, every 100 ms while something waits (dropping it stops it).
     tick: Option<Interval>,
 }
 
@@ -70,20 +76,35 @@ fn certificates() -> Vec<(String, String)> {
 
 /// Hands a submitted form's event over, with the certificates on the page. While a certificate
 /// field is still empty it waits, for at most [`CERTIFICATE_WAIT_MS`] (or until the page goes).
-pub fn send(event: String, fields: Fields<Scalar>, fire: fn(&str, Fields<Scalar>)) {
+pub fn send(event: String, fields: Fields<Scalar>, consent: Option<Consent>) {
     let found = certificates();
     if !certificates_pending(&found) {
         let mut fields = fields;
         add_certificates(&mut fields, &found);
-        fire(&event, fields);
+        fire_form(&event, fields, consent.as_ref());
         return;
     }
     info("waiting for the certificate fields", &event.as_str().into());
+    wait(|w| w.events.push((event, fields, consent)));
+}
+
+/// `PT.ready()`'s wait: calls `done` once the certificate fields on the page are filled, or
+/// after [`CERTIFICATE_WAIT_MS`].
+pub fn when_certified(done: js_sys::Function) {
+    if certificates_pending(&certificates()) {
+        wait(|w| w.ready.push(done));
+    } else {
+        let _ = done.call0(&JsValue::NULL);
+    }
+}
+
+/// Adds to what waits for the certificates, and starts the check if it is not running.
+fn wait(add: impl FnOnce(&mut Waiting)) {
     let start = WAITING.with(|w| {
         let Ok(mut w) = w.try_borrow_mut() else {
             return false;
         };
-        w.events.push((event, fields));
+        add(&mut w);
         if w.tick.is_some() {
             return false;
         }
@@ -91,13 +112,13 @@ pub fn send(event: String, fields: Fields<Scalar>, fire: fn(&str, Fields<Scalar>
         true
     });
     if start {
-        let tick = Interval::new(100, move || {
+        let tick = Interval::new(100, || {
             let due = WAITING.with(|w| {
                 w.try_borrow()
                     .map_or(true, |w| clickscript_web::now() >= w.until)
             });
             if due || !certificates_pending(&certificates()) {
-                release(fire);
+                release();
             }
         });
         WAITING.with(|w| {
@@ -108,29 +129,33 @@ pub fn send(event: String, fields: Fields<Scalar>, fire: fn(&str, Fields<Scalar>
     }
 }
 
-/// Sends what waits for certificates now, with the certificates there are.
-fn release(fire: fn(&str, Fields<Scalar>)) {
-    let events = WAITING
+/// Sends what waits for certificates now, with the certificates there are, and answers the
+/// `PT.ready()` calls.
+fn release() {
+    let (events, ready) = WAITING
         .with(|w| {
             w.try_borrow_mut().ok().map(|mut w| {
                 w.tick = None;
-                std::mem::take(&mut w.events)
+                (std::mem::take(&mut w.events), std::mem::take(&mut w.ready))
             })
         })
         .unwrap_or_default();
     let found = certificates();
-    for (event, mut fields) in events {
+    for (event, mut fields, consent) in events {
         add_certificates(&mut fields, &found);
-        fire(&event, fields);
+        fire_form(&event, fields, consent.as_ref());
+    }
+    for done in ready {
+        let _ = done.call0(&JsValue::NULL);
     }
 }
 
 /// A page that goes away sends what waits for certificates at once (page-lifetime listeners).
-pub fn release_when_the_page_goes(fire: fn(&str, Fields<Scalar>)) {
-    listen(On::Window, "pagehide", false, move |_| release(fire)).forget();
-    listen(On::Document, "visibilitychange", false, move |_| {
+pub fn release_when_the_page_goes() {
+    listen(On::Window, "pagehide", false, |_| release()).forget();
+    listen(On::Document, "visibilitychange", false, |_| {
         if Document::visibility_state() == "hidden" {
-            release(fire);
+            release();
         }
     })
     .forget();

@@ -6,6 +6,7 @@
 //! separate wasm modules, and the lead, the outbox and delivery stay in the clickscript.
 #![deny(missing_docs)]
 
+mod consent;
 mod engagement;
 mod forms;
 mod offers;
@@ -58,4 +59,12 @@ pub fn start(config: JsValue, debug: bool, fire: js_sys::Function) -> bool {
         set(&Window::pt(), "triggers", &JsValue::TRUE);
     }
     started
+}
+
+/// `PT.ready()`'s wait in the extension: calls `done` once the certificate fields on the page
+/// (TrustedForm's, Jornaya's) are filled, or after the certificate wait (3 s). The loader resolves
+/// `PT.ready()`'s promise with the transaction ID then.
+#[wasm_bindgen]
+pub fn ready(done: js_sys::Function) {
+    forms::when_certified(done);
 }

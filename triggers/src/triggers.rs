@@ -11,6 +11,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use clickscript_core::consent::Consent;
 use clickscript_core::event::{Fields, Scalar};
 use clickscript_core::limits::{truncate, MAX_TEXT_LEN};
 use clickscript_core::trigger::{url_matches, Binding, Trigger};
@@ -46,16 +47,32 @@ thread_local! {
 
 /// Hands a firing to the clickscript, the data as an object of strings.
 pub(crate) fn fire(event: &str, data: Fields<Scalar>) {
+    fire_form(event, data, None);
+}
+
+/// A plain object of `fields` (strings, numbers, booleans).
+fn object_of(fields: &Fields<Scalar>) -> js_sys::Object {
     let object = js_sys::Object::new();
-    for (k, v) in data.iter() {
-        if let Scalar::Text(t) = v {
-            set(&object, k, &JsValue::from_str(t));
-        }
+    for (k, v) in fields.iter() {
+        let v = match v {
+            Scalar::Text(t) => JsValue::from_str(t),
+            Scalar::Number(n) => JsValue::from_f64(*n),
+            Scalar::Bool(b) => JsValue::from_bool(*b),
+        };
+        set(&object, k, &v);
     }
+    object
+}
+
+/// Hands a form's firing to the clickscript (the data as an object of strings: the clickscript
+/// reads text only), with the form's consent evidence if it has any.
+pub(crate) fn fire_form(event: &str, data: Fields<Scalar>, consent: Option<&Consent>) {
+    let object = object_of(&data);
     CLICKSCRIPT.with(|f| {
         if let Some(f) = f.get() {
             // The clickscript's exports do not throw; a trap in it is its own to report.
-            let _ = f.call2(&JsValue::NULL, &JsValue::from_str(event), &object);
+            let consent = consent.map_or(JsValue::NULL, |c| object_of(&c.to_fields()).into());
+            let _ = f.call3(&JsValue::NULL, &JsValue::from_str(event), &object, &consent);
         }
     });
 }
@@ -109,7 +126,8 @@ pub fn install(fire_in_clickscript: js_sys::Function, bindings: Vec<Binding>) ->
         })
         .forget();
     }
-    forms::release_when_the_page_goes(fire);
+    forms::release_when_the_page_goes();
+    crate::consent::install();
     // Submits: forms a marketer tagged `data-pt-event` as well as the bound ones, so always.
     let list = bindings.clone();
     listen(On::Document, "submit", true, move |e| {
@@ -271,12 +289,13 @@ fn on_submit(bindings: &[Binding], form: &web_sys::Element) {
         return;
     }
     let captured = captured.unwrap_or_else(|| forms::fields(form));
+    let consent = crate::consent::evidence(form, clickscript_web::now());
     for (i, event) in events.iter().enumerate() {
         if events[..i].contains(event) {
             continue;
         }
         if forms::first_submission(event, &captured) {
-            forms::send(event.clone(), captured.fields.clone(), fire);
+            forms::send(event.clone(), captured.fields.clone(), consent.clone());
         } else {
             info(
                 "the same submission again, not sent",

@@ -11,7 +11,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use clickscript_core::capture::CaptureRules;
 use clickscript_core::config::{
-    Amount, Config, EventDef, Scope, SystemEvents, DEFAULT_COOKIE_DAYS,
+    Amount, Config, EventDef, Gpc, Scope, SystemEvents, DEFAULT_COOKIE_DAYS,
 };
 use clickscript_core::event::Category;
 use clickscript_core::offer::OfferRules;
@@ -227,6 +227,19 @@ pub fn read(v: &JsValue) -> Result<Config, FieldError> {
     let collector = r.text(v, "", "collector");
     let cookie_domain = r.optional_text(v, "", "cookie_domain");
     let click_with_base = r.flag(v, "", "click_with_base", true);
+    // Absent is `record`; present, it must be one of the two (serde takes no null here).
+    let gpc = if field(v, "gpc").is_undefined() {
+        Gpc::Record
+    } else {
+        match r.text(v, "", "gpc").as_str() {
+            "record" => Gpc::Record,
+            "base_only" => Gpc::BaseOnly,
+            _ => {
+                r.fail(|| "gpc".into(), ": must be \"record\" or \"base_only\"");
+                Gpc::Record
+            }
+        }
+    };
     let system = field(v, "system");
     let system = SystemEvents {
         base: r.text(&system, "system", "base"),
@@ -240,6 +253,7 @@ pub fn read(v: &JsValue) -> Result<Config, FieldError> {
         cookie_days,
         cookie_domain,
         click_with_base,
+        gpc,
         system,
         events,
     })

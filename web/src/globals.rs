@@ -92,6 +92,13 @@ extern "C" {
     /// `navigator.webdriver`: true in automated browsers (`undefined`, read as false, in old ones).
     #[wasm_bindgen(static_method_of = Navigator, getter)]
     pub fn webdriver() -> bool;
+    /// `navigator.globalPrivacyControl`: `true` when the visitor asks not to be sold or shared
+    /// (`undefined` in browsers without it).
+    #[wasm_bindgen(static_method_of = Navigator, getter, js_name = globalPrivacyControl)]
+    pub fn global_privacy_control() -> JsValue;
+    /// `navigator.doNotTrack`: `"1"` when the visitor asks not to be tracked.
+    #[wasm_bindgen(static_method_of = Navigator, getter, js_name = doNotTrack)]
+    pub fn do_not_track() -> JsValue;
     /// `navigator.sendBeacon(url, body)`: throws for some URLs and bodies, `false` over quota.
     #[wasm_bindgen(catch, static_method_of = Navigator, js_name = sendBeacon)]
     pub fn send_beacon(url: &str, body: &JsValue) -> Result<bool, JsValue>;

@@ -57,3 +57,10 @@ pub fn query() -> String {
 pub fn webdriver() -> bool {
     Navigator::webdriver()
 }
+
+/// The visitor's privacy signals: Global Privacy Control, and Do Not Track.
+pub fn privacy() -> (bool, bool) {
+    let gpc = Navigator::global_privacy_control().as_bool() == Some(true);
+    let dnt = Navigator::do_not_track().as_string().as_deref() == Some("1");
+    (gpc, dnt)
+}

@@ -326,6 +326,11 @@ fn the_configuration_reader_reads_what_serde_reads() {
         ok(""),
         ok(r#","cookie_days":7,"cookie_domain":"auto","click_with_base":false"#),
         ok(r#","cookie_domain":null"#),
+        ok(r#","gpc":"base_only""#),
+        ok(r#","gpc":"record""#),
+        ok(r#","gpc":"always""#),
+        ok(r#","gpc":null"#),
+        ok(r#","gpc":1"#),
         event(
             r#","name":"E","scope":"campaign","multi":true,"revenue":2.5,"payout":{"field":"fee"}"#,
         ),

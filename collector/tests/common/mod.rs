@@ -15,7 +15,7 @@ use tower::ServiceExt;
 
 pub const ORIGIN: &str = "https://lp.example";
 
-/// A collector with two campaigns of one organization and admin token `secret`.
+/// A collector with three campaigns (c3 sends only the Base Event under GPC) of one organization and admin token `secret`.
 pub fn app(dir: &tempfile::TempDir) -> Router {
     app_with(dir, Some("secret"))
 }
@@ -26,7 +26,8 @@ pub fn app_with(dir: &tempfile::TempDir, admin_token: Option<&str>) -> Router {
         "events":[{"id":"quote","category":"engagement","multi":true}],
         "campaigns":[{"id":"c1","allowed_origins":[ORIGIN],"events":[{"id":"only_c1","category":"conversion"}],
                       "bindings":[{"event":"only_c1","trigger":{"on":"click","selector":"#buy"}}]},
-                     {"id":"c2","allowed_origins":[ORIGIN]}]}]}))
+                     {"id":"c2","allowed_origins":[ORIGIN]},
+                     {"id":"c3","allowed_origins":[ORIGIN],"gpc":"base_only"}]}]}))
     .unwrap();
     let catalog = catalog::Catalog::build(file).unwrap();
     let store = Store::open(&dir.path().join("t.db")).unwrap();
