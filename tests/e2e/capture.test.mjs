@@ -14,6 +14,7 @@ const LEAD = {
   zip: '94107',
   state: 'NY',
   coverage: 'home,auto',
+  tcpa: 'yes',
   xxTrustedFormCertUrl: 'https://cert.trustedform.com/0123456789abcdef',
   universal_leadid: '4C3B2A10-AAAA-BBBB-CCCC-0123456789AB',
 };
@@ -44,6 +45,9 @@ test('a tagged form sends its lead fields once per submission, and no secret lea
   assert.equal(sent.length, 3, 'two submissions of the first form, one of the late one');
   const data = sent.map((e) => e.data);
   assert.deepEqual(data.find((d) => d.first_name === 'Ada'), LEAD);
+  // The form's consent text goes with its events (the late form has none of its own).
+  assert.equal(sent.find((e) => e.data.first_name === 'Ada').consent.text, 'By clicking "Get my quote" I agree to be contacted by phone and email.');
+  assert.equal(sent.find((e) => e.data.phone).consent, null);
   assert.deepEqual(data.find((d) => d.first_name === 'Grace'), { ...LEAD, first_name: 'Grace' });
   // The page's certificates (in the first form) certify the page: they travel with the late form's event too.
   const { xxTrustedFormCertUrl, universal_leadid } = LEAD;
