@@ -32,7 +32,8 @@ test: build lint
 	# The wasm-bindgen-test suites in headless Chromium: the browser adapters, and the clickscript's own surface.
 	CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome web
 	CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome .
-	node --test --test-concurrency=1 tests/e2e/
+	# A test that hangs fails after 3 minutes rather than holding the run until CI gives up.
+	node --test --test-concurrency=1 --test-timeout=180000 tests/e2e/
 
 lint: setup
 	cargo fmt --all -- --check

@@ -48,9 +48,17 @@ pub fn start(config: JsValue, debug: bool, time_zone: JsValue) -> bool {
     let base_on_load = clickscript_web::globals::get(&config, "base_on_load")
         .as_bool()
         .unwrap_or(true);
+    let ask_parent = !cfg.allowed_origins.is_empty() && crate::tracker::frames::in_frame();
     Tracker::start(cfg, base_on_load);
     install_page_listeners();
-    with(|t| t.fire_page_load());
+    // In a frame, the parent may hand over its lead first (the page-load events wait for it).
+    with(|t| {
+        if ask_parent {
+            t.ask_parent()
+        } else {
+            t.fire_page_load()
+        }
+    });
     true
 }
 
@@ -142,6 +150,8 @@ fn install_page_listeners() {
         (On::Window, "pageshow", false),
         (On::Window, "online", false),
         (On::Window, "storage", false),
+        // A frame asking for the lead, or the parent answering.
+        (On::Window, "message", false),
         // Marketers' `data-pt-event` tags: one capture-phase listener per DOM event type on the
         // document, walking up to the tagged element, instead of a listener per element.
         (On::Document, "click", true),
@@ -154,13 +164,22 @@ fn install_page_listeners() {
 fn on_page_event(e: &web_sys::Event) {
     match e.type_().as_str() {
         "pagehide" => {
-            with(|t| t.on_hide(true));
+            with(|t| {
+                t.stop_asking();
+                t.on_hide(true)
+            });
         }
         "visibilitychange" => {
             with(|t| match Document::visibility_state().as_str() {
-                "hidden" => t.on_hide(false),
+                "hidden" => {
+                    t.stop_asking();
+                    t.on_hide(false)
+                }
                 _ => t.on_show(false),
             });
+        }
+        "message" => {
+            with(|t| t.on_message(e));
         }
         // pageshow after the back/forward cache: the page is alive again.
         "pageshow" => {

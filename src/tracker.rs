@@ -71,7 +71,12 @@ pub struct Tracker {
     base_on_load: bool,
     /// The transaction cookie's domain (`auto` resolved); host-only when `None`.
     cookie_domain: Option<String>,
+    /// In a frame, until the parent answers or the wait ends: when it ends, and the timer that
+    /// asks again (dropping it stops it). See [`frames`].
+    asking_parent: Option<(u64, Option<Timeout>)>,
 }
+
+pub mod frames;
 
 fn key(parts: &[&str]) -> String {
     text::concat(parts)
@@ -102,6 +107,7 @@ impl Tracker {
                 Some("auto") => cookie::registrable_domain(),
                 other => other.map(str::to_owned),
             },
+            asking_parent: None,
             cfg,
             store,
             ident,

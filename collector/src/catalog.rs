@@ -311,6 +311,7 @@ impl Catalog {
                     cookie_domain: c.cookie_domain.clone(),
                     click_with_base: c.click_with_base.unwrap_or(true),
                     gpc: c.gpc,
+                    allowed_origins: c.allowed_origins.clone(),
                     system: SystemEvents {
                         base: "base".into(),
                         click_sold: "click_sold".into(),

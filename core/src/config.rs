@@ -158,6 +158,10 @@ pub struct Config {
     /// What a visitor's Global Privacy Control signal means for this campaign.
     #[serde(default)]
     pub gpc: Gpc,
+    /// The origins the campaign's pages share a lead with across frames (its allowed origins,
+    /// served so that a frame and its parent can check each other).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
     /// The system events' IDs.
     pub system: SystemEvents,
     /// Every event the campaign may fire, system ones included.

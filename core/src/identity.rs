@@ -143,6 +143,18 @@ impl Identity {
         self.changes.removed.push(id.to_owned());
     }
 
+    /// Once-per-lead events another page of this lead fired (a parent frame's, handed over):
+    /// they count as fired here too.
+    pub fn adopt_fired(&mut self, fired: &[String]) {
+        for id in fired {
+            if !self.has_fired(id) {
+                self.fired.push(id.clone());
+                self.changes.removed.retain(|f| f != id);
+                self.changes.added.push(id.clone());
+            }
+        }
+    }
+
     /// Records an event fired at `now` and returns its sequence number.
     pub fn note_event(&mut self, id: &str, once: bool, now: u64) -> u32 {
         if once && !self.has_fired(id) {
@@ -234,6 +246,20 @@ mod tests {
         assert_ne!(id.visitor, id.session);
         assert_eq!(id.txn_expires, NOW + 30 * DAY_MS);
         assert!(id.fired.is_empty());
+    }
+
+    #[test]
+    fn events_a_parent_frame_fired_count_here_and_survive_a_merge() {
+        let mut id = Identity::resume(Sources::default(), NOW, 30, ids());
+        id.note_event("quote", true, NOW);
+        id.adopt_fired(&["base".to_string(), "quote".to_string(), "click_sold".to_string()]);
+        assert_eq!(id.fired, ["quote", "base", "click_sold"]);
+        assert_eq!(id.seq, 1, "adopting fires nothing");
+        // A stored record of the same lead that lacks them does not take them away.
+        let mut stored = id.clone();
+        stored.fired.clear();
+        id.merge(&stored);
+        assert!(id.has_fired("base") && id.has_fired("click_sold"));
     }
 
     #[test]

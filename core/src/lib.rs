@@ -11,6 +11,7 @@ pub mod consent;
 pub mod decimal;
 pub mod delivery;
 pub mod event;
+pub mod frame;
 pub mod identity;
 pub mod ids;
 pub mod limits;

@@ -18,7 +18,8 @@ const LEAD = {
   xxTrustedFormCertUrl: 'https://cert.trustedform.com/0123456789abcdef',
   universal_leadid: '4C3B2A10-AAAA-BBBB-CCCC-0123456789AB',
 };
-const SECRETS = ['SECRET', '7788', '4111 1111 1111 1111', '219-09-9999'];
+// The PIN as a JSON string (quoted): four bare digits turn up in timestamps and UUIDs.
+const SECRETS = ['SECRET', '"7788"', '4111 1111 1111 1111', '219-09-9999'];
 
 test('a tagged form sends its lead fields once per submission, and no secret leaves the page', async () => {
   const context = await env.visitor();

@@ -240,6 +240,11 @@ pub fn read(v: &JsValue) -> Result<Config, FieldError> {
             }
         }
     };
+    let allowed_origins = if field(v, "allowed_origins").is_undefined() {
+        Vec::new()
+    } else {
+        r.texts(v, "", "allowed_origins")
+    };
     let system = field(v, "system");
     let system = SystemEvents {
         base: r.text(&system, "system", "base"),
@@ -254,6 +259,7 @@ pub fn read(v: &JsValue) -> Result<Config, FieldError> {
         cookie_domain,
         click_with_base,
         gpc,
+        allowed_origins,
         system,
         events,
     })

@@ -34,6 +34,21 @@ extern "C" {
     /// `document`, as the target of the clickscript's listeners.
     #[wasm_bindgen(static_method_of = Window, getter, js_name = document)]
     fn document_target() -> web_sys::EventTarget;
+    /// `window.parent`: the window itself when the page is not in a frame.
+    #[wasm_bindgen(static_method_of = Window, getter)]
+    pub fn parent() -> JsValue;
+    /// `window.self`.
+    #[wasm_bindgen(static_method_of = Window, getter, js_name = self)]
+    pub fn this() -> JsValue;
+    /// A window to post a message to (a frame's parent, a frame).
+    pub type MessageTarget;
+    /// `target.postMessage(message, targetOrigin)`: throws for a malformed origin.
+    #[wasm_bindgen(catch, method, js_name = postMessage)]
+    pub fn post_message(
+        this: &MessageTarget,
+        message: &JsValue,
+        target_origin: &str,
+    ) -> Result<(), JsValue>;
     /// `window.PT`.
     #[wasm_bindgen(static_method_of = Window, getter, js_name = PT)]
     pub fn pt() -> JsValue;
