@@ -252,7 +252,11 @@ mod tests {
     fn events_a_parent_frame_fired_count_here_and_survive_a_merge() {
         let mut id = Identity::resume(Sources::default(), NOW, 30, ids());
         id.note_event("quote", true, NOW);
-        id.adopt_fired(&["base".to_string(), "quote".to_string(), "click_sold".to_string()]);
+        id.adopt_fired(&[
+            "base".to_string(),
+            "quote".to_string(),
+            "click_sold".to_string(),
+        ]);
         assert_eq!(id.fired, ["quote", "base", "click_sold"]);
         assert_eq!(id.seq, 1, "adopting fires nothing");
         // A stored record of the same lead that lacks them does not take them away.
