@@ -48,7 +48,9 @@ pub fn start(config: JsValue, debug: bool, time_zone: JsValue) -> bool {
     let base_on_load = clickscript_web::globals::get(&config, "base_on_load")
         .as_bool()
         .unwrap_or(true);
-    let ask_parent = !cfg.allowed_origins.is_empty() && crate::tracker::frames::in_frame();
+    // (`*` shares with no frame: only origins listed one by one.)
+    let ask_parent =
+        cfg.allowed_origins.iter().any(|o| o != "*") && crate::tracker::frames::in_frame();
     Tracker::start(cfg, base_on_load);
     install_page_listeners();
     // In a frame, the parent may hand over its lead first (the page-load events wait for it).
@@ -138,7 +140,9 @@ pub fn opt_in() {
 #[wasm_bindgen(js_name = transactionId)]
 pub fn transaction_id() -> JsValue {
     // A JS string (or null) rather than `Option<String>`: no copy through wasm memory.
-    with(|t| JsValue::from_str(t.transaction_id())).unwrap_or(JsValue::NULL)
+    with(|t| t.shared_transaction_id().map(JsValue::from_str))
+        .flatten()
+        .unwrap_or(JsValue::NULL)
 }
 
 /// The clickscript's listeners: they live as long as the page, so each is `forget()`-ed. One

@@ -86,6 +86,9 @@ impl Tracker {
     /// Resumes the lead and installs the tracker for this page.
     pub fn start(cfg: Config, base_on_load: bool) {
         let store = Store::open();
+        if store.get(OPT_OUT).as_deref() == Some("1") {
+            OPTED_OUT.with(|o| o.set(true));
+        }
         let query = page::query();
         let ident = resume_identity(&cfg, &store, query_param(&query, "transaction_id"));
         let seed = random16();
@@ -136,7 +139,13 @@ impl Tracker {
     /// `PT.optOut()`: nothing more is captured for the visitor on this site (a cookie on the
     /// lead's cookie domain, for 400 days: the most a browser keeps one), and nothing queued goes.
     pub fn opt_out(&mut self) {
-        cookie::set(OPT_OUT, "1", OPT_OUT_S, self.cookie_domain.as_deref());
+        OPTED_OUT.with(|o| o.set(true));
+        let domain = self.cookie_domain.as_deref();
+        cookie::set(OPT_OUT, "1", OPT_OUT_S, domain);
+        self.store.set(OPT_OUT, "1");
+        // The lead's cookie and record go (nothing is sent with them any more).
+        cookie::set(&key(&["pt_txn_", &self.cfg.campaign]), "", 0, domain);
+        self.store.remove(&key(&["pt_id_", &self.cfg.campaign]));
         info("opted out", &JsValue::UNDEFINED);
         self.delivery.discard_all();
         self.run();
@@ -144,9 +153,17 @@ impl Tracker {
 
     /// `PT.optIn()`: capture resumes (from the next event; the lead is written again).
     pub fn opt_in(&mut self) {
+        OPTED_OUT.with(|o| o.set(false));
         cookie::set(OPT_OUT, "", 0, self.cookie_domain.as_deref());
+        self.store.remove(OPT_OUT);
         self.save_identity();
         info("opted in", &JsValue::UNDEFINED);
+    }
+
+    /// The transaction ID to hand out (`PT.transactionId()`, offer links): none once the
+    /// visitor opted out.
+    pub fn shared_transaction_id(&self) -> Option<&str> {
+        (!opted_out()).then_some(self.ident.txn.as_str())
     }
 
     /// The transaction ID.
@@ -165,6 +182,10 @@ impl Tracker {
     /// Writes the identity: the stored record merged with what this tab changed (another tab
     /// may have written since), then the cookie.
     fn save_identity(&mut self) {
+        // An opted-out visitor's lead is written nowhere.
+        if opted_out() {
+            return;
+        }
         if let Some(stored) = self.stored_identity() {
             self.ident.merge(&stored);
         }
@@ -648,14 +669,20 @@ impl Tracker {
     }
 }
 
-/// The cookie that says the visitor opted out of capture on this site.
+/// The cookie (and storage key) that says the visitor opted out of capture on this site.
 const OPT_OUT: &str = "pt_optout";
 /// How long the opt-out is kept: 400 days, the longest a browser keeps a cookie.
 const OPT_OUT_S: u64 = 400 * 24 * 3600;
 
+thread_local! {
+    /// The visitor opted out in this tab, or this page found it in storage: the cookie cannot
+    /// be set or read in a cross-site frame, where storage (partitioned) still says it.
+    static OPTED_OUT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Whether the visitor opted out on this site (in this tab or another).
 fn opted_out() -> bool {
-    cookie::get(OPT_OUT).as_deref() == Some("1")
+    OPTED_OUT.with(|o| o.get()) || cookie::get(OPT_OUT).as_deref() == Some("1")
 }
 
 /// What a fired event carries besides its definition.

@@ -118,7 +118,8 @@
     };
     var sent = [], queued = false;
     // PT.optOut() (here or in the clickscript): nothing is captured on this site until PT.optIn().
-    var optedOut = function () { return /(^|; )pt_optout=1(;|$)/.test(d.cookie); };
+    // (Storage too: a cross-site frame can neither set nor read the cookie.)
+    var optedOut = function () { return /(^|; )pt_optout=1(;|$)/.test(d.cookie) || get('pt_optout') == '1'; };
     var gpc = navigator.globalPrivacyControl === true, dnt = navigator.doNotTrack == '1';
     var fire = function (eid, props, url, ts) {
       if (optedOut()) { log('the visitor opted out, not sent', eid); return false; }
@@ -195,15 +196,21 @@
         return Promise.resolve(id.txn);
       },
       flush: function () { send(); return Promise.resolve(!sent.length); },
-      transactionId: function () { return id.txn; },
+      transactionId: function () { return optedOut() ? null : id.txn; },
       optOut: function () {
-        d.cookie = 'pt_optout=1; Max-Age=34560000; Path=/; SameSite=Lax' + (domain ? '; Domain=' + domain : '');
+        var at = '; Path=/; SameSite=Lax' + (domain ? '; Domain=' + domain : '');
+        d.cookie = 'pt_optout=1; Max-Age=34560000' + at;
+        put('pt_optout', '1');
+        // The lead's cookie and record go too.
+        d.cookie = 'pt_txn_' + cid + '=; Max-Age=0' + at;
+        try { localStorage.removeItem('pt_id_' + cid); } catch (e) { }
         sent = [];
       },
       optIn: function () {
         d.cookie = 'pt_optout=; Max-Age=0; Path=/; SameSite=Lax' + (domain ? '; Domain=' + domain : '');
+        try { localStorage.removeItem('pt_optout'); } catch (e) { }
         save();
-      }
+      },
     };
   };
 })(window, document);

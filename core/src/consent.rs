@@ -20,6 +20,8 @@ pub const MIN_CONTRAST: f64 = 4.5;
 pub const MIN_CONTRAST_LARGE: f64 = 3.0;
 /// Text this large (CSS px, 18 pt) is large text for the contrast rule.
 pub const LARGE_TEXT_PX: f64 = 24.0;
+/// Smallest width and height (CSS px) of a text that counts as shown.
+pub const MIN_SIZE_PX: f64 = 2.0;
 /// Longest `hidden_by` explanation kept (bytes).
 const MAX_REASONS: usize = 256;
 
@@ -216,7 +218,8 @@ impl Sighting {
         if self.opacity <= 0.0 {
             why.push("opacity:0".to_owned());
         }
-        if self.rendered && (self.width <= 0.0 || self.height <= 0.0) {
+        // Under 2 px either way: the 1 px box of text hidden "for screen readers only" too.
+        if self.rendered && (self.width < MIN_SIZE_PX || self.height < MIN_SIZE_PX) {
             why.push("zero size".to_owned());
         }
         if self.seen_at.is_none() {
@@ -272,16 +275,20 @@ impl Consent {
     ) -> Consent {
         let hidden_by = sighting.hidden_by();
         let checked = checkbox.is_some_and(|(checked, _)| checked);
+        // Held to what the collector takes, so that a page's own evidence is never refused
+        // (which would lose the lead's event): a clock set back between the check and the
+        // submit, an absurd font size.
+        let before_submit = |at: Option<u64>| at.map(|t| t.min(submitted_at));
         Consent {
             text: truncate(text.trim(), MAX_CONSENT_TEXT).to_owned(),
             checkbox: checkbox.is_some(),
             checked,
-            checked_at: checkbox.and_then(|(_, at)| at).filter(|_| checked),
+            checked_at: before_submit(checkbox.and_then(|(_, at)| at).filter(|_| checked)),
             visible: hidden_by.is_empty(),
             hidden_by: truncate(&hidden_by.join(", "), MAX_REASONS).to_owned(),
-            font_size: round2(sighting.font_size.max(0.0)),
+            font_size: round2(sighting.font_size.clamp(0.0, 1000.0)),
             contrast: round2(sighting.contrast()),
-            seen_at: sighting.seen_at,
+            seen_at: before_submit(sighting.seen_at),
             submitted_at,
             url: truncate(url, MAX_URL_LEN).to_owned(),
         }
@@ -539,6 +546,22 @@ mod tests {
             props.remove("text");
             assert_eq!(Consent::from_props(&props), None);
         }
+    }
+
+    #[test]
+    fn the_pages_own_evidence_is_always_valid() {
+        let mut odd = shown();
+        odd.font_size = 5000.0;
+        odd.seen_at = Some(9_000);
+        let c = Consent::new("x", Some((true, Some(9_000))), &odd, 2_000, "u");
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(
+            (c.checked_at, c.seen_at, c.font_size),
+            (Some(2_000), Some(2_000), 1000.0)
+        );
+        let mut dot = shown();
+        dot.width = 1.0;
+        assert_eq!(dot.hidden_by(), ["zero size"]);
     }
 
     #[test]

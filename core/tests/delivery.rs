@@ -648,3 +648,14 @@ fn opting_out_drops_everything_queued_and_leaves_nothing_to_wait_for() {
     d.timer_fired(at);
     assert!(sends(&actions(&mut d, at)).is_empty());
 }
+
+#[test]
+fn opting_out_settles_a_flush_that_waits_for_the_batch_on_the_wire() {
+    let (mut d, _) = one_on_the_wire();
+    d.flush(T0 + 1);
+    assert!(!actions(&mut d, T0 + 1)
+        .iter()
+        .any(|a| matches!(a, Action::Flushed(_))));
+    d.discard_all();
+    assert!(actions(&mut d, T0 + 2).contains(&Action::Flushed(true)));
+}

@@ -59,6 +59,9 @@ impl Tracker {
     /// [`WAIT_MS`]; the page-load events fire once it answers or the wait ends.
     pub fn ask_parent(&mut self) {
         self.asking_parent = Some((now() + WAIT_MS, None));
+        // The extension holds the forms' events and PT.ready() while this is set, so that they
+        // go with the lead the frame ends up with.
+        set(&Window::pt(), "asking", &JsValue::TRUE);
         self.say_hello();
     }
 
@@ -87,6 +90,7 @@ impl Tracker {
     /// page-load events fire, with the lead the frame has then.
     pub fn stop_asking(&mut self) {
         if self.asking_parent.take().is_some() {
+            set(&Window::pt(), "asking", &JsValue::FALSE);
             self.fire_page_load();
         }
     }

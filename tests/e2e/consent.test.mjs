@@ -82,6 +82,10 @@ test('hidden consent text is told apart from visible text, each way named', asyn
     tiny: 'font size under 10px',
     faint: 'contrast under 4.5:1',
     below: 'never on screen',
+    // Off to the side, "for screen readers only", inside a parent that clips it away.
+    left: 'never on screen',
+    sronly: 'zero size',
+    clipped: 'never on screen',
   };
   for (const [v, reason] of Object.entries(ways)) {
     const { stored } = await submit(`?v=${v}`);

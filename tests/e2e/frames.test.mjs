@@ -20,6 +20,7 @@ test('an embedded form of an allowed origin shares the parent\'s lead and attrib
   assert.ok(frame, 'the form is embedded');
   await ready(frame, { triggers: true });
   assert.equal(await until(() => frame.evaluate((t) => PT.transactionId() === t && t, txn)), txn, 'the frame took the parent\'s transaction');
+  assert.equal(await frame.evaluate(() => PT.ready()), txn, 'PT.ready() in the frame resolves with the parent\'s lead');
   await frame.click('#send');
   const events = await until(async () => { const e = await env.lead(txn); return count(e, 'quote_requested') === 1 && e; });
   assert.ok(events, 'the embedded form\'s event arrived on the parent\'s lead');
@@ -57,4 +58,17 @@ test('a frame of an origin the campaign does not allow gets no answer; an allowe
   const { answers, txn } = await asked('forms.lp.test');
   assert.ok(answers.length >= 1);
   assert.deepEqual(answers[0], { pt: 'pt:lead', campaign: 'e2e', txn, fired: ['base', 'click_sold'], params: { host: 'forms.lp.test', frame: 'frame-spy.html', utm_source: 'spied' }, click_ids: {} });
+});
+
+test('a page of an origin the campaign does not allow cannot hand a frame a forged lead', async () => {
+  const context = await env.visitor();
+  const page = await context.newPage();
+  const forged = '11111111-2222-4333-8444-555555555555';
+  await page.goto(`http://evil.lp.test:${new URL(env.publisher).port}/frame-evil.html?txn=${forged}`);
+  const frame = await until(() => page.frames().find((f) => f.url().startsWith('http://forms.lp.test:')));
+  await ready(frame);
+  await sleep(1500);
+  const txn = await frame.evaluate(() => PT.transactionId());
+  assert.ok(txn && txn !== forged, txn);
+  await context.close();
 });

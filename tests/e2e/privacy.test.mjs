@@ -61,6 +61,11 @@ test('PT.optOut() stops capture for the site, drops what is queued, and is kept;
   await next.evaluate(() => PT.event('quote_requested', { next: 1 }));
   await sleep(1500);
   assert.deepEqual(posts, []);
+  // Nothing of the lead is kept on the site: no transaction cookie, no stored record.
+  const cookies = (await context.cookies(env.publisher)).map((c) => c.name);
+  assert.ok(cookies.includes('pt_optout') && !cookies.some((n) => n.startsWith('pt_txn_')), cookies.join());
+  assert.equal(await next.evaluate(() => localStorage.getItem('pt_id_e2e')), null);
+  assert.equal(await next.evaluate(() => PT.transactionId()), null, 'no transaction handed out');
   let events = await env.lead(txn);
   assert.equal(count(events, 'quote_requested'), 0);
   assert.equal(count(events, 'base'), 1);

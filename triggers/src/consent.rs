@@ -55,24 +55,29 @@ fn mark_seen(el: &web_sys::Element, at: u64) {
 
 /// Starts watching the page's consent texts (those of forms rendered later once the visitor
 /// turns to their form) and its checkboxes. Page-lifetime: listeners and observer stay.
-pub fn install() {
-    let callback = Closure::<dyn FnMut(js_sys::Array)>::new(|entries: js_sys::Array| {
-        for entry in entries.iter() {
-            let entry: web_sys::IntersectionObserverEntry = entry.unchecked_into();
-            let viewport = entry
-                .root_bounds()
-                .map_or_else(Window::inner_height, |r| r.height());
-            if entry.is_intersecting()
-                && on_screen(
-                    entry.intersection_ratio(),
-                    entry.intersection_rect().height(),
-                    viewport,
-                )
-            {
-                mark_seen(&entry.target(), clickscript_web::now());
-            }
+/// Notes the consent texts these observer entries show on screen. The observer's intersection
+/// accounts for what clips the text (a parent's overflow, the viewport on both axes), which a
+/// look at the text's own box does not.
+fn note(entries: js_sys::Array) {
+    for entry in entries.iter() {
+        let entry: web_sys::IntersectionObserverEntry = entry.unchecked_into();
+        let viewport = entry
+            .root_bounds()
+            .map_or_else(Window::inner_height, |r| r.height());
+        if entry.is_intersecting()
+            && on_screen(
+                entry.intersection_ratio(),
+                entry.intersection_rect().height(),
+                viewport,
+            )
+        {
+            mark_seen(&entry.target(), clickscript_web::now());
         }
-    });
+    }
+}
+
+pub fn install() {
+    let callback = Closure::<dyn FnMut(js_sys::Array)>::new(note);
     let options = web_sys::IntersectionObserverInit::new();
     let thresholds: js_sys::Array = [0.0, 0.25, 0.5, 0.75, 1.0]
         .iter()
@@ -197,8 +202,8 @@ fn px(v: &str) -> f64 {
     number(v.strip_suffix("px").unwrap_or(v)).unwrap_or(0.0)
 }
 
-/// What the page shows of `el` now, and when it was first on screen (now, if it is).
-fn sighting(el: &web_sys::Element, now: u64) -> Sighting {
+/// What the page shows of `el` now, and when it was first on screen.
+fn sighting(el: &web_sys::Element) -> Sighting {
     let Some(window) = web_sys::window() else {
         return Sighting::default();
     };
@@ -211,14 +216,11 @@ fn sighting(el: &web_sys::Element, now: u64) -> Sighting {
             .unwrap_or_default()
     };
     let rect = el.get_bounding_client_rect();
-    let viewport = Window::inner_height();
-    let in_view = (rect.bottom().min(viewport) - rect.top().max(0.0)).max(0.0);
-    let ratio = if rect.height() > 0.0 {
-        in_view / rect.height()
-    } else {
-        0.0
-    };
     let rendered = el.get_client_rects().length() > 0;
+    // What the observer saw and has not reported yet (the text came into view just now).
+    if let Some(records) = watch(|w| w.observer.as_ref().map(|o| o.take_records())).flatten() {
+        note(records);
+    }
     let mut opacity = 1.0;
     let mut layers = Vec::new();
     let mut at = Some(el.clone());
@@ -230,9 +232,6 @@ fn sighting(el: &web_sys::Element, now: u64) -> Sighting {
         at = e.parent_element();
     }
     let visibility = style(el, "visibility");
-    if rendered && rect.width() > 0.0 && on_screen(ratio, in_view, viewport) {
-        mark_seen(el, now);
-    }
     Sighting {
         rendered,
         visibility_hidden: visibility == "hidden" || visibility == "collapse",
@@ -270,7 +269,7 @@ pub fn evidence(form: &web_sys::Element, now: u64) -> Option<Consent> {
     Some(Consent::new(
         &text,
         checkbox,
-        &sighting(&consent, now),
+        &sighting(&consent),
         now,
         &Location::href(),
     ))

@@ -18,7 +18,7 @@ use clickscript_core::limits::truncate;
 use clickscript_web::callbacks::{listen, Interval, On};
 use clickscript_web::console::info;
 use clickscript_web::globals::get;
-use clickscript_web::globals::Document;
+use clickscript_web::globals::{Document, Window};
 
 use crate::triggers::fire_form;
 
@@ -74,11 +74,18 @@ fn certificates() -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether a form's event (and `PT.ready()`) waits: a certificate field on the page is still
+/// empty, or, in a frame, the clickscript still asks its parent for the lead (`PT.asking`), so
+/// that the event goes with the lead the frame ends up with.
+fn held(found: &[(String, String)]) -> bool {
+    certificates_pending(found) || get(&Window::pt(), "asking").is_truthy()
+}
+
 /// Hands a submitted form's event over, with the certificates on the page. While a certificate
 /// field is still empty it waits, for at most [`CERTIFICATE_WAIT_MS`] (or until the page goes).
 pub fn send(event: String, fields: Fields<Scalar>, consent: Option<Consent>) {
     let found = certificates();
-    if !certificates_pending(&found) {
+    if !held(&found) {
         let mut fields = fields;
         add_certificates(&mut fields, &found);
         fire_form(&event, fields, consent.as_ref());
@@ -91,7 +98,7 @@ pub fn send(event: String, fields: Fields<Scalar>, consent: Option<Consent>) {
 /// `PT.ready()`'s wait: calls `done` once the certificate fields on the page are filled, or
 /// after [`CERTIFICATE_WAIT_MS`].
 pub fn when_certified(done: js_sys::Function) {
-    if certificates_pending(&certificates()) {
+    if held(&certificates()) {
         wait(|w| w.ready.push(done));
     } else {
         let _ = done.call0(&JsValue::NULL);
@@ -117,7 +124,7 @@ fn wait(add: impl FnOnce(&mut Waiting)) {
                 w.try_borrow()
                     .map_or(true, |w| clickscript_web::now() >= w.until)
             });
-            if due || !certificates_pending(&certificates()) {
+            if due || !held(&certificates()) {
                 release();
             }
         });
