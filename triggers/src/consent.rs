@@ -207,11 +207,10 @@ fn sighting(el: &web_sys::Element) -> Sighting {
     let Some(window) = web_sys::window() else {
         return Sighting::default();
     };
-    let style = |e: &web_sys::Element, name: &str| {
-        window
-            .get_computed_style(e)
-            .ok()
-            .flatten()
+    // Each element's computed style is taken once (a live object; each property read from it).
+    let style_of = |e: &web_sys::Element| window.get_computed_style(e).ok().flatten();
+    let prop = |s: &Option<web_sys::CssStyleDeclaration>, name: &str| {
+        s.as_ref()
             .and_then(|s| s.get_property_value(name).ok())
             .unwrap_or_default()
     };
@@ -225,13 +224,15 @@ fn sighting(el: &web_sys::Element) -> Sighting {
     let mut layers = Vec::new();
     let mut at = Some(el.clone());
     while let Some(e) = at {
-        opacity *= number(&style(&e, "opacity")).unwrap_or(1.0);
-        if let Some(layer) = Rgba::parse_with(&style(&e, "background-color"), number) {
+        let style = style_of(&e);
+        opacity *= number(&prop(&style, "opacity")).unwrap_or(1.0);
+        if let Some(layer) = Rgba::parse_with(&prop(&style, "background-color"), number) {
             layers.push(layer);
         }
         at = e.parent_element();
     }
-    let visibility = style(el, "visibility");
+    let own = style_of(el);
+    let visibility = prop(&own, "visibility");
     Sighting {
         rendered,
         visibility_hidden: visibility == "hidden" || visibility == "collapse",
@@ -239,8 +240,8 @@ fn sighting(el: &web_sys::Element) -> Sighting {
         width: rect.width(),
         height: rect.height(),
         seen_at: watch(|w| w.seen.iter().find(|(e, _)| e == el).map(|(_, t)| *t)).flatten(),
-        font_size: px(&style(el, "font-size")),
-        color: Rgba::parse_with(&style(el, "color"), number),
+        font_size: px(&prop(&own, "font-size")),
+        color: Rgba::parse_with(&prop(&own, "color"), number),
         background: Some(background(&layers)),
     }
 }
