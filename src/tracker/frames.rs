@@ -8,6 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use clickscript_core::event::{Attribution, Fields};
 use clickscript_core::frame::{self, ASK_EVERY_MS, HELLO, LEAD, WAIT_MS};
 use clickscript_core::ids::is_uuid;
+use clickscript_core::props::Prop;
 use clickscript_web::callbacks::Timeout;
 use clickscript_web::console::info;
 use clickscript_web::globals::{get, set, MessageTarget, Window};
@@ -36,10 +37,11 @@ fn strings(fields: &Fields<String>) -> JsValue {
     o
 }
 
+/// The string values of an object (or an array, by index) a message carries.
 fn read_strings(v: &JsValue) -> Fields<String> {
     let mut out = Fields::default();
-    for (k, v) in props::props(v).texts().iter() {
-        if let clickscript_core::event::Scalar::Text(t) = v {
+    for (k, p) in props::props(v).fields.iter() {
+        if let Prop::Text(t) = p {
             out.insert(k.clone(), t.clone());
         }
     }
@@ -135,13 +137,9 @@ impl Tracker {
         let Some(txn) = get(data, "txn").as_string().filter(|t| is_uuid(t)) else {
             return;
         };
-        let fired: Vec<String> = props::props(&get(data, "fired"))
-            .texts()
+        let fired: Vec<String> = read_strings(&get(data, "fired"))
             .iter()
-            .filter_map(|(_, v)| match v {
-                clickscript_core::event::Scalar::Text(t) => Some(t.clone()),
-                _ => None,
-            })
+            .map(|(_, id)| id.clone())
             .collect();
         let parent = Attribution {
             params: read_strings(&get(data, "params")),
