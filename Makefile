@@ -23,9 +23,13 @@ build: setup
 	tools/build-wasm.sh
 	cargo build --quiet --release -p collector
 
+# The dashboard shows lead data only after a sign-in: the demo makes an admin token for this run
+# (or takes CLICKSCRIPT_ADMIN_TOKEN) and prints it with the sign-in URL.
 demo: build
-	@echo "Demo landing page: http://127.0.0.1:$(PORT)/   dashboard: http://127.0.0.1:$(PORT)/dashboard"
-	target/release/collector --port $(PORT) --config collector/demo.json
+	@token=$${CLICKSCRIPT_ADMIN_TOKEN:-$$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}; \
+	echo "Demo landing page: http://127.0.0.1:$(PORT)/"; \
+	echo "Dashboard sign-in: http://127.0.0.1:$(PORT)/dashboard/sign-in   admin token: $$token"; \
+	CLICKSCRIPT_ADMIN_TOKEN=$$token exec target/release/collector --port $(PORT) --config collector/demo.json
 
 test: build lint
 	cargo test --workspace

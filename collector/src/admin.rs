@@ -3,12 +3,12 @@
 //! reaches pages through the served configuration (cached for at most a minute).
 //!
 //! Only requests with `Authorization: Bearer TOKEN` (the token the collector was started with)
-//! get through; without a token the API is off. Its routes carry no CORS headers, so no page
+//! get through, checked before any body is read; without a token the API is off. Its routes carry no CORS headers, so no page
 //! can call them from a browser.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put, MethodRouter};
 use axum::{Json, Router};
@@ -16,8 +16,9 @@ use clickscript_core::trigger::Binding;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+use crate::auth::{self, Admin};
 use crate::catalog::{CampaignFile, Catalog, CatalogFile, CustomEvent};
-use crate::{error, App};
+use crate::{error, unavailable, App};
 
 /// Largest admin request body.
 const MAX_ADMIN_BODY: usize = 256 * 1024;
@@ -45,13 +46,15 @@ pub fn routes() -> Router<App> {
             "/admin/campaigns/{campaign}/bindings",
             put(replace_bindings),
         )
+        .route("/admin/orgs/{org}/keys", get(list_keys).post(create_key))
+        .route("/admin/keys/{id}", axum::routing::delete(revoke_key))
 }
 
 /// `POST …/events` of an organization or a campaign: creates a custom event.
 fn create_route(owner: Owner) -> MethodRouter<App> {
     post(
-        move |State(app): State<App>, h: HeaderMap, Path(id): Path<String>, b: Body| {
-            create_event(app, h, owner, id, b)
+        move |State(app): State<App>, _: Admin, Path(id): Path<String>, b: Body| {
+            create_event(app, owner, id, b)
         },
     )
 }
@@ -59,40 +62,15 @@ fn create_route(owner: Owner) -> MethodRouter<App> {
 /// `PUT` / `DELETE …/events/{id}`: updates or deactivates one.
 fn item_route(owner: Owner) -> MethodRouter<App> {
     put(
-        move |State(app): State<App>, h: HeaderMap, Path(p): Path<(String, String)>, b: Body| {
-            update_event(app, h, owner, p, b)
+        move |State(app): State<App>, _: Admin, Path(p): Path<(String, String)>, b: Body| {
+            update_event(app, owner, p, b)
         },
     )
     .delete(
-        move |State(app): State<App>, h: HeaderMap, Path(p): Path<(String, String)>| {
-            deactivate_event(app, h, owner, p)
+        move |State(app): State<App>, _: Admin, Path(p): Path<(String, String)>| {
+            deactivate_event(app, owner, p)
         },
     )
-}
-
-/// The refusal of an admin request, or `None` when it carries the admin token.
-pub fn refuse(app: &App, headers: &HeaderMap) -> Option<Response> {
-    let Some(token) = &app.admin_token else {
-        return Some(error(
-            StatusCode::NOT_FOUND,
-            "the admin API is off (start the collector with --admin-token)",
-        ));
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
-    match given {
-        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => None,
-        _ => Some(error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong admin token",
-        )),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// An admin request refused: the status and what was wrong.
@@ -120,14 +98,7 @@ pub async fn read_json<T: DeserializeOwned>(body: Body) -> Result<T, Refusal> {
 type Change = Result<(StatusCode, Value), Refusal>;
 
 /// Applies `change` to a copy of the catalog, validates the whole, then stores and serves it.
-async fn edit(
-    app: &App,
-    headers: &HeaderMap,
-    change: impl FnOnce(&mut CatalogFile) -> Change,
-) -> Response {
-    if let Some(refusal) = refuse(app, headers) {
-        return refusal;
-    }
+async fn edit(app: &App, change: impl FnOnce(&mut CatalogFile) -> Change) -> Response {
     let mut document = document(app);
     let (status, answer) = match change(&mut document) {
         Ok(ok) => ok,
@@ -225,22 +196,12 @@ fn deactivate(events: &mut [CustomEvent], id: &str) -> Change {
     Ok((StatusCode::OK, json!(slot)))
 }
 
-async fn catalog(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Some(refusal) = refuse(&app, &headers) {
-        return refusal;
-    }
+async fn catalog(State(app): State<App>, _: Admin) -> Response {
     let doc = document(&app);
     Json(doc).into_response()
 }
 
-async fn list_org_events(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Some(refusal) = refuse(&app, &headers) {
-        return refusal;
-    }
+async fn list_org_events(State(app): State<App>, _: Admin, Path(id): Path<String>) -> Response {
     let doc = document(&app);
     match doc.organizations.iter().find(|o| o.id == id) {
         Some(o) => Json(json!({ "organization": o.id, "events": o.events })).into_response(),
@@ -248,14 +209,7 @@ async fn list_org_events(
     }
 }
 
-async fn show_campaign(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Some(refusal) = refuse(&app, &headers) {
-        return refusal;
-    }
+async fn show_campaign(State(app): State<App>, _: Admin, Path(id): Path<String>) -> Response {
     let mut doc = document(&app);
     match campaign(&mut doc, &id) {
         Ok(c) => Json(json!(c)).into_response(),
@@ -281,26 +235,16 @@ fn events_of<'a>(
     })
 }
 
-async fn create_event(
-    app: App,
-    headers: HeaderMap,
-    owner: Owner,
-    owner_id: String,
-    body: Body,
-) -> Response {
+async fn create_event(app: App, owner: Owner, owner_id: String, body: Body) -> Response {
     let event = match read_json::<CustomEvent>(body).await {
         Ok(e) => e,
         Err(r) => return r.into_response(),
     };
-    edit(&app, &headers, |doc| {
-        create(events_of(doc, owner, &owner_id)?, event)
-    })
-    .await
+    edit(&app, |doc| create(events_of(doc, owner, &owner_id)?, event)).await
 }
 
 async fn update_event(
     app: App,
-    headers: HeaderMap,
     owner: Owner,
     (owner_id, id): (String, String),
     body: Body,
@@ -309,19 +253,14 @@ async fn update_event(
         Ok(e) => e,
         Err(r) => return r.into_response(),
     };
-    edit(&app, &headers, |doc| {
+    edit(&app, |doc| {
         update(events_of(doc, owner, &owner_id)?, &id, event)
     })
     .await
 }
 
-async fn deactivate_event(
-    app: App,
-    headers: HeaderMap,
-    owner: Owner,
-    (owner_id, id): (String, String),
-) -> Response {
-    edit(&app, &headers, |doc| {
+async fn deactivate_event(app: App, owner: Owner, (owner_id, id): (String, String)) -> Response {
+    edit(&app, |doc| {
         deactivate(events_of(doc, owner, &owner_id)?, &id)
     })
     .await
@@ -329,7 +268,7 @@ async fn deactivate_event(
 
 async fn replace_bindings(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
@@ -337,7 +276,7 @@ async fn replace_bindings(
         Ok(b) => b,
         Err(r) => return r.into_response(),
     };
-    edit(&app, &headers, |doc| {
+    edit(&app, |doc| {
         let c = campaign(doc, &id)?;
         c.bindings = bindings;
         Ok((StatusCode::OK, json!(c.bindings)))
@@ -348,10 +287,7 @@ async fn replace_bindings(
 /// `PUT /admin/ingest {"paused": true, "retry_after": 30}`: maintenance switch. Ingest then
 /// answers 503 with `Retry-After` (seconds, 1 unless given), and the clickscripts keep their
 /// events until it is lifted.
-async fn switch_ingest(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
-    if let Some(refusal) = refuse(&app, &headers) {
-        return refusal;
-    }
+async fn switch_ingest(State(app): State<App>, _: Admin, body: Body) -> Response {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Switch {
@@ -371,5 +307,83 @@ async fn switch_ingest(State(app): State<App>, headers: HeaderMap, body: Body) -
             Json(json!({ "paused": s.paused })).into_response()
         }
         Err(r) => r.into_response(),
+    }
+}
+
+fn org_exists(app: &App, org: &str) -> bool {
+    document(app).organizations.iter().any(|o| o.id == org)
+}
+
+/// `POST /admin/orgs/{org}/keys {"name": "…"}`: a read-only API key for the organization's
+/// campaigns. The answer holds the key; it is stored only as a digest and never shown again.
+async fn create_key(
+    State(app): State<App>,
+    _: Admin,
+    Path(org): Path<String>,
+    body: Body,
+) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NewKey {
+        #[serde(default)]
+        name: String,
+    }
+    let new = match read_json::<NewKey>(body).await {
+        Ok(k) => k,
+        Err(r) => return r.into_response(),
+    };
+    if new.name.len() > 200 {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name: longer than 200 bytes",
+        );
+    }
+    if !org_exists(&app, &org) {
+        return not_found("organization", &org).into_response();
+    }
+    match app
+        .store
+        .run(move |c| auth::create_key(c, &org, &new.name))
+        .await
+    {
+        Ok((listed, key)) => {
+            println!(
+                "admin: API key {} created for organization {}",
+                listed.id, listed.org
+            );
+            (
+                StatusCode::CREATED,
+                Json(
+                    json!({ "key": key, "id": listed.id, "org": listed.org, "name": listed.name,
+                    "created_at": listed.created_at, "note": "shown once: store it now" }),
+                ),
+            )
+                .into_response()
+        }
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// `GET /admin/orgs/{org}/keys`: the organization's keys, without their secrets.
+async fn list_keys(State(app): State<App>, _: Admin, Path(org): Path<String>) -> Response {
+    if !org_exists(&app, &org) {
+        return not_found("organization", &org).into_response();
+    }
+    match app.store.read(move |c| auth::keys(c, &org)).await {
+        Ok(keys) => Json(json!({ "keys": keys })).into_response(),
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// `DELETE /admin/keys/{id}`: revokes a key and ends the sessions signed in with it.
+async fn revoke_key(State(app): State<App>, _: Admin, Path(id): Path<String>) -> Response {
+    let key = id.clone();
+    match app.store.run(move |c| auth::revoke_key(c, &key)).await {
+        Ok(true) => {
+            println!("admin: API key {id} revoked");
+            Json(json!({ "id": id, "revoked": true })).into_response()
+        }
+        Ok(false) => not_found("API key", &id).into_response(),
+        Err(e) => unavailable(&e),
     }
 }

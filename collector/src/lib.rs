@@ -2,7 +2,9 @@
 //! batches (validated, idempotent, CORS per campaign) into SQLite, and shows them.
 
 pub mod admin;
+pub mod auth;
 pub mod catalog;
+pub mod dashboard;
 pub mod ingest;
 pub mod store;
 
@@ -180,7 +182,6 @@ pub fn router(app: App) -> Router {
         .precompressed_br()
         .precompressed_gzip();
     let www = ServeDir::new(&app.www);
-    let dashboard = ServeFile::new(app.www.join("dashboard.html"));
     // The static tag and the fallback are the minified builds in pkg/, like the served loader.
     let static_loader = ServeFile::new(app.pkg.join("loader.js"))
         .precompressed_br()
@@ -196,10 +197,16 @@ pub fn router(app: App) -> Router {
         )
         .route("/v1/campaigns/{campaign}/config", get(config))
         .route("/v1/events", axum::routing::post(ingest).options(preflight))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .route("/readyz", get(readyz))
+        .route("/v1/campaigns", get(campaigns))
         .route("/v1/campaigns/{campaign}/events", get(campaign_events))
         .route("/v1/leads/{txn}", get(lead))
         .merge(admin::routes())
-        .route_service("/dashboard", dashboard)
+        .merge(dashboard::routes())
         .route_service("/clickscript.js", static_loader)
         .route_service("/fallback.js", fallback)
         .nest_service(
@@ -411,14 +418,11 @@ async fn ingest_batch(
     let inserted = match app.store.run(move |conn| Store::insert(conn, &valid)).await {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("ingest: {e}");
-            let mut r = error(
+            return (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "storage unavailable, retry later",
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return (StatusCode::SERVICE_UNAVAILABLE, r, format!("error={e}"));
+                unavailable(&e),
+                format!("error={e}"),
+            )
         }
     };
     for (uid, result) in uids.into_iter().zip(inserted) {
@@ -459,12 +463,48 @@ struct Page {
     limit: Option<i64>,
 }
 
+/// `GET /readyz`: whether the collector can reach its database (a load balancer sends no
+/// traffic to one that cannot).
+async fn readyz(State(app): State<App>) -> Response {
+    let probe = app
+        .store
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT count(*) FROM catalog_document", [], |r| {
+                    r.get::<_, i64>(0)
+                })?,
+            )
+        })
+        .await;
+    match probe {
+        Ok(_) => Json(json!({ "status": "ready" })).into_response(),
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// `GET /v1/campaigns`: the campaigns the credential may read.
+async fn campaigns(State(app): State<App>, reader: auth::Reader) -> Response {
+    let catalog = app.catalog.read().unwrap_or_else(|e| e.into_inner());
+    let list: Vec<Value> = catalog
+        .campaigns
+        .iter()
+        .filter(|(_, c)| reader.may_read(Some(&c.org)))
+        .map(|(id, c)| json!({ "id": id, "name": c.name, "org": c.org }))
+        .collect();
+    Json(json!({ "signed_in_as": dashboard::describe(&reader), "campaigns": list })).into_response()
+}
+
 async fn campaign_events(
     State(app): State<App>,
+    reader: auth::Reader,
     Path(campaign): Path<String>,
     Query(page): Query<Page>,
 ) -> Response {
-    if app.campaign(&campaign).is_none() {
+    let org = app.campaign(&campaign).map(|c| c.org);
+    if !reader.may_read(org.as_deref()) {
+        return auth::forbidden(&format!("campaign {campaign:?}"));
+    }
+    if org.is_none() {
         return error(
             StatusCode::NOT_FOUND,
             format!("unknown campaign {campaign:?}"),
@@ -474,21 +514,47 @@ async fn campaign_events(
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
     match app
         .store
-        .run(move |c| Store::campaign_events(c, &campaign, after, limit))
+        .read(move |c| Store::campaign_events(c, &campaign, after, limit))
         .await
     {
         Ok(events) => Json(json!({ "events": events })).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => unavailable(&e),
     }
 }
 
-async fn lead(State(app): State<App>, Path(txn): Path<String>) -> Response {
+async fn lead(State(app): State<App>, reader: auth::Reader, Path(txn): Path<String>) -> Response {
     if !is_uuid(&txn) {
         return error(StatusCode::BAD_REQUEST, "transaction: not a UUID");
     }
     let key = txn.clone();
-    match app.store.run(move |c| Store::lead(c, &key)).await {
+    let org = match &reader {
+        auth::Reader::Admin => None,
+        auth::Reader::Org(o) => Some(o.clone()),
+    };
+    let scoped = org.is_some();
+    match app
+        .store
+        .read(move |c| Store::lead(c, &key, org.as_deref()))
+        .await
+    {
+        // A key sees only its organization's events of the lead; none at all is the same
+        // refusal as a transaction that does not exist.
+        Ok(events) if scoped && events.is_empty() => {
+            auth::forbidden(&format!("transaction {txn:?}"))
+        }
         Ok(events) => Json(json!({ "transaction": txn, "events": events })).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => unavailable(&e),
     }
+}
+
+/// The answer when storage fails: 503 with `Retry-After`, the cause logged on one line.
+pub fn unavailable(e: &store::StoreError) -> Response {
+    eprintln!("storage: {e}");
+    let mut r = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage unavailable, retry later",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
 }

@@ -158,7 +158,9 @@ async fn main() -> ExitCode {
     let bound = listener.local_addr().unwrap_or(addr);
     println!("collector listening on http://{bound}");
     println!("  demo landing page: http://{bound}/");
-    println!("  dashboard:         http://{bound}/dashboard");
+    println!(
+        "  dashboard:         http://{bound}/dashboard/sign-in (the admin token or an API key)"
+    );
     let serve = axum::serve(listener, router(app)).with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;
     });

@@ -1,10 +1,10 @@
 //! SQLite storage (bundled, WAL): the catalog's mirror and the events, each uid stored once and
 //! each once-per-lead event once per transaction.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 
 use crate::catalog::{Catalog, CatalogFile};
@@ -49,11 +49,17 @@ pub enum Inserted {
     Duplicate,
 }
 
-/// The database, shared by the request handlers.
+/// The database, shared by the request handlers: one connection writes; reads take their own
+/// connections (WAL lets them read while the writer writes), so a report never waits on ingest.
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    path: Arc<PathBuf>,
+    readers: Arc<Mutex<Vec<Connection>>>,
 }
+
+/// Read connections kept open between reads; more are opened when reads overlap.
+const IDLE_READERS: usize = 4;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -79,9 +85,17 @@ CREATE TABLE IF NOT EXISTS events (
   body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_txn ON events (txn, ts);
 CREATE INDEX IF NOT EXISTS events_campaign ON events (campaign_id, seq);
+-- Organizations' API keys (auth.rs): the SHA-256 digest of each, never the key.
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY, org_id TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL,
+  created_at INTEGER NOT NULL, revoked_at INTEGER);
+-- Dashboard sessions: the digest of the cookie, and what signed in (the admin token's digest or a key).
+CREATE TABLE IF NOT EXISTS sessions (
+  digest TEXT PRIMARY KEY, admin_digest TEXT, key_id TEXT, expires_at INTEGER NOT NULL);
 ";
 
-fn now_ms() -> i64 {
+/// Now, in ms since the Unix epoch.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -96,7 +110,41 @@ impl Store {
         conn.execute_batch(SCHEMA)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path.to_owned()),
+            readers: Arc::default(),
         })
+    }
+
+    fn reader(&self) -> Result<Connection, StoreError> {
+        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        if let Some(conn) = idle {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            self.path.as_path(),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+
+    /// Runs the read `f` off the async runtime on a read connection of its own.
+    pub async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = store.reader()?;
+            let result = f(&conn);
+            let mut idle = store.readers.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -221,12 +269,15 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// A lead's timeline: its events in the order they happened.
-    pub fn lead(conn: &Connection, txn: &str) -> Result<Vec<Value>, StoreError> {
+    /// A lead's timeline: its events in the order they happened; only those of `org`'s
+    /// campaigns when given (what an organization's API key may read).
+    pub fn lead(conn: &Connection, txn: &str, org: Option<&str>) -> Result<Vec<Value>, StoreError> {
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, received_at, body FROM events WHERE txn = ?1 ORDER BY ts, json_extract(body, '$.seq'), seq",
+            "SELECT seq, received_at, body FROM events WHERE txn = ?1
+               AND (?2 IS NULL OR campaign_id IN (SELECT id FROM campaigns WHERE org_id = ?2))
+             ORDER BY ts, json_extract(body, '$.seq'), seq",
         )?;
-        let rows = stmt.query_map(params![txn], row_json)?;
+        let rows = stmt.query_map(params![txn, org], row_json)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

@@ -9,38 +9,7 @@ use tower::ServiceExt;
 
 mod common;
 
-use common::{app, get, send, ORIGIN};
-
-const TXN: &str = "5f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11";
-
-fn event(uid: &str, event_id: &str, category: &str) -> Value {
-    let scope = match event_id {
-        "base" | "click_sold" | "form_sold" | "call_sold" => "system",
-        "only_c1" => "campaign",
-        _ => "org",
-    };
-    json!({"uid":uid,"event_id":event_id,"category":category,"scope":scope,"txn":TXN,
-        "visitor":"6f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11","session":"7f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11",
-        "ts":1_764_190_000_100u64,"seq":1,"page":{"url":"https://lp.example/?a=1"},
-        "attribution":{"params":{"utm_source":"g"},"click_ids":{}},"data":{"k":"v"},"consent":null,"bot":false})
-}
-
-fn uid(n: u32) -> String {
-    format!("0193b8a2-f00c-7c1e-8e4a-{n:012}")
-}
-
-fn post(body: impl Into<Body>, origin: Option<&str>) -> Request<Body> {
-    let mut b =
-        Request::post("/v1/events").header(header::CONTENT_TYPE, "text/plain;charset=UTF-8");
-    if let Some(o) = origin {
-        b = b.header(header::ORIGIN, o);
-    }
-    b.body(body.into()).unwrap()
-}
-
-fn batch(cid: &str, events: Vec<Value>) -> String {
-    json!({"v":1,"cid":cid,"sent_at":1_764_190_000_200u64,"events":events}).to_string()
-}
+use common::{app, batch, event, get, post, read, send, uid, ORIGIN, TXN};
 
 #[tokio::test]
 async fn stores_each_uid_once_and_each_once_event_once_per_lead() {
@@ -72,7 +41,7 @@ async fn stores_each_uid_once_and_each_once_event_once_per_lead() {
     let (_, v, _) = send(&app, post(body, Some(ORIGIN))).await;
     assert_eq!(v["duplicates"], json!([uid(3)]));
     assert_eq!(v["accepted"], json!([uid(4)]));
-    let (s, v, _) = get(&app, &format!("/v1/leads/{TXN}")).await;
+    let (s, v, _) = read(&app, &format!("/v1/leads/{TXN}")).await;
     assert_eq!(s, StatusCode::OK);
     let ids: Vec<&str> = v["events"]
         .as_array()
@@ -81,7 +50,7 @@ async fn stores_each_uid_once_and_each_once_event_once_per_lead() {
         .map(|e| e["event_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["base", "quote", "quote"]);
-    let (_, v, _) = get(&app, "/v1/campaigns/c1/events").await;
+    let (_, v, _) = read(&app, "/v1/campaigns/c1/events").await;
     assert_eq!(v["events"].as_array().unwrap().len(), 3);
 }
 
@@ -194,7 +163,7 @@ async fn malformed_hostile_and_oversized_bodies_get_a_named_4xx() {
         );
     }
     // Nothing of that was stored.
-    let (_, v, _) = get(&app, "/v1/campaigns/c1/events").await;
+    let (_, v, _) = read(&app, "/v1/campaigns/c1/events").await;
     assert_eq!(v["events"], json!([]));
 }
 
@@ -264,7 +233,7 @@ async fn consent_evidence_is_validated_stored_and_on_the_leads_timeline() {
         "{}",
         errors[2]
     );
-    let (s, lead, _) = get(&app, &format!("/v1/leads/{TXN}")).await;
+    let (s, lead, _) = read(&app, &format!("/v1/leads/{TXN}")).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(lead["events"][0]["consent"], consent);
 }
@@ -299,7 +268,7 @@ async fn a_campaign_that_sends_only_the_base_event_under_gpc_takes_nothing_else(
         .collect();
     assert_eq!(rejected.len(), 2);
     assert!(rejected.iter().all(|e| e.starts_with("gpc: ")), "{v}");
-    let (_, lead, _) = get(&app, &format!("/v1/leads/{TXN}")).await;
+    let (_, lead, _) = read(&app, &format!("/v1/leads/{TXN}")).await;
     assert_eq!(lead["events"][0]["gpc"], json!(true));
 }
 
@@ -437,7 +406,7 @@ async fn serves_the_loader_and_configuration() {
     let (s, v, _) = get(&app, "/sdk/none/clickscript.js").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert!(v["error"].as_str().unwrap().contains("unknown campaign"));
-    let (s, _, _) = get(&app, "/v1/leads/garbage").await;
+    let (s, _, _) = read(&app, "/v1/leads/garbage").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 

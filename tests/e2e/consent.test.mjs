@@ -99,8 +99,7 @@ test('hidden consent text is told apart from visible text, each way named', asyn
 test("the dashboard's lead timeline shows the consent and the certificates", async () => {
   const { txn } = await submit('', (page) => page.check('#tcpa'));
   const context = await env.visitor();
-  const dashboard = await context.newPage();
-  await dashboard.goto(`${env.collector}/dashboard?campaign=e2e&lead=${txn}`);
+  const dashboard = await env.dashboard(context, `/dashboard?campaign=e2e&lead=${txn}`);
   const row = await dashboard.waitForSelector('#timeline tr.event-quote_requested');
   const cells = await row.$$eval('td', (tds) => tds.map((td) => td.textContent));
   assert.match(cells[6], /^checked at .+; visible"By clicking "Get my quote" I agree/);

@@ -45,8 +45,7 @@ test('the demo landing page: Form Sold with fields, consent and certificate; off
   assert.ok(sent.length > 0 && sent.every((b) => !b.includes('ssn4') && !b.includes('"1234"')));
   assert.ok(!JSON.stringify(events).includes('"1234"'));
 
-  const dashboard = await context.newPage();
-  await dashboard.goto(`${env.collector}/dashboard?lead=${txn}`);
+  const dashboard = await env.dashboard(context, `/dashboard?lead=${txn}`);
   const row = await dashboard.waitForSelector('#timeline tr.event-form_sold');
   assert.match(await row.textContent(), /checked at .+; visible"By checking this box/);
   assert.deepEqual(await errors(page), []);

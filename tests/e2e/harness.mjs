@@ -119,12 +119,23 @@ export async function start(configText = readFileSync(join(root, 'tests/e2e/conf
       return context;
     },
     async lead(txn) {
-      const r = await fetch(`${collector}/v1/leads/${txn}`);
+      const r = await fetch(`${collector}/v1/leads/${txn}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       return (await r.json()).events;
     },
     async events(id = campaign) {
-      const r = await fetch(`${collector}/v1/campaigns/${id}/events?limit=1000`);
+      const r = await fetch(`${collector}/v1/campaigns/${id}/events?limit=1000`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       return (await r.json()).events;
+    },
+    /** Opens the dashboard at `path` (`/dashboard?…`) in `context`, signing in with the admin
+     *  token on the sign-in page it is sent to; returns the page. */
+    async dashboard(context, path = '/dashboard', credential = ADMIN_TOKEN) {
+      const page = await context.newPage();
+      await page.goto(`${collector}${path}`);
+      if (new URL(page.url()).pathname === '/dashboard/sign-in') {
+        await page.fill('#credential', credential);
+        await Promise.all([page.waitForURL((u) => u.pathname === '/dashboard'), page.click('button[type=submit]')]);
+      }
+      return page;
     },
     /** Calls the collector's admin API; returns [status, JSON body]. */
     async admin(method, path, body) {

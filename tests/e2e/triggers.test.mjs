@@ -220,8 +220,7 @@ test('the dashboard shows the campaign\'s events with their triggers, and events
   const context = await env.visitor();
   const { page, txn } = await open(context);
   await settle(page, txn);
-  const dashboard = await context.newPage();
-  await dashboard.goto(`${env.collector}/dashboard?campaign=triggers`);
+  const dashboard = await env.dashboard(context, `/dashboard?campaign=triggers`);
   await dashboard.waitForFunction(() => document.querySelectorAll('#definitions tbody tr').length > 5);
   const rows = await dashboard.$$eval('#definitions tbody tr', (trs) => trs.map((tr) => tr.textContent));
   assert.ok(rows.some((r) => r.startsWith('form_sold') && r.includes('submit') && r.includes('form#quote')), rows.join('\n'));

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, RwLock};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::Router;
 use collector::{catalog, router, store::Store, App};
 use http_body_util::BodyExt;
@@ -15,7 +15,8 @@ use tower::ServiceExt;
 
 pub const ORIGIN: &str = "https://lp.example";
 
-/// A collector with three campaigns (c3 sends only the Base Event under GPC) of one organization and admin token `secret`.
+/// A collector with three campaigns (c3 sends only the Base Event under GPC) of organization `o`,
+/// campaign `p1` of organization `p`, and admin token `secret`.
 pub fn app(dir: &tempfile::TempDir) -> Router {
     app_with(dir, Some("secret"))
 }
@@ -27,7 +28,8 @@ pub fn app_with(dir: &tempfile::TempDir, admin_token: Option<&str>) -> Router {
         "campaigns":[{"id":"c1","allowed_origins":[ORIGIN],"events":[{"id":"only_c1","category":"conversion"}],
                       "bindings":[{"event":"only_c1","trigger":{"on":"click","selector":"#buy"}}]},
                      {"id":"c2","allowed_origins":[ORIGIN]},
-                     {"id":"c3","allowed_origins":[ORIGIN],"gpc":"base_only"}]}]}))
+                     {"id":"c3","allowed_origins":[ORIGIN],"gpc":"base_only"}]},
+        {"id":"p","campaigns":[{"id":"p1","allowed_origins":[ORIGIN]}]}]}))
     .unwrap();
     let catalog = catalog::Catalog::build(file).unwrap();
     let store = Store::open(&dir.path().join("t.db")).unwrap();
@@ -50,15 +52,70 @@ pub async fn get(app: &Router, path: &str) -> (StatusCode, Value, HeaderMap) {
     send(app, Request::get(path).body(Body::empty()).unwrap()).await
 }
 
+/// GETs `path` with the admin token (what reading stored events needs).
+pub async fn read(app: &Router, path: &str) -> (StatusCode, Value, HeaderMap) {
+    let req = Request::get(path)
+        .header("authorization", "Bearer secret")
+        .body(Body::empty())
+        .unwrap();
+    send(app, req).await
+}
+
 /// Sends `req`; returns status, JSON body (`null` if none) and headers.
 pub async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Value, HeaderMap) {
+    let (status, text, headers) = send_raw(app, req).await;
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        headers,
+    )
+}
+
+/// Sends `req`; returns status, body as text (the dashboard's pages are HTML) and headers.
+pub async fn send_raw(app: &Router, req: Request<Body>) -> (StatusCode, String, HeaderMap) {
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     (
         status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&bytes).into_owned(),
         headers,
     )
+}
+
+/// The transaction of the test events.
+pub const TXN: &str = "5f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11";
+
+/// A valid event of campaign c1's lead TXN.
+pub fn event(uid: &str, event_id: &str, category: &str) -> Value {
+    let scope = match event_id {
+        "base" | "click_sold" | "form_sold" | "call_sold" => "system",
+        "only_c1" => "campaign",
+        _ => "org",
+    };
+    json!({"uid":uid,"event_id":event_id,"category":category,"scope":scope,"txn":TXN,
+        "visitor":"6f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11","session":"7f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e11",
+        "ts":1_764_190_000_100u64,"seq":1,"page":{"url":"https://lp.example/?a=1"},
+        "attribution":{"params":{"utm_source":"g"},"click_ids":{}},"data":{"k":"v"},"consent":null,"bot":false})
+}
+
+/// The n-th test uid.
+pub fn uid(n: u32) -> String {
+    format!("0193b8a2-f00c-7c1e-8e4a-{n:012}")
+}
+
+/// `POST /v1/events` with `body`, from `origin` when given.
+pub fn post(body: impl Into<Body>, origin: Option<&str>) -> Request<Body> {
+    let mut b =
+        Request::post("/v1/events").header(header::CONTENT_TYPE, "text/plain;charset=UTF-8");
+    if let Some(o) = origin {
+        b = b.header(header::ORIGIN, o);
+    }
+    b.body(body.into()).unwrap()
+}
+
+/// A batch of `events` for campaign `cid`.
+pub fn batch(cid: &str, events: Vec<Value>) -> String {
+    json!({"v":1,"cid":cid,"sent_at":1_764_190_000_200u64,"events":events}).to_string()
 }

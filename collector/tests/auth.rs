@@ -1,0 +1,289 @@
+//! Lead data is private: reading stored events takes the admin token, an organization's API key
+//! (its own campaigns only) or a dashboard session; refusals are JSON and never say whether the
+//! campaign or transaction exists.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::Router;
+use serde_json::json;
+
+mod common;
+
+use common::{app, batch, event, get, post, send, send_raw, uid, ORIGIN, TXN};
+
+fn with(path: &str, credential: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::AUTHORIZATION, format!("Bearer {credential}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn new_key(app: &Router, org: &str) -> (String, String) {
+    let req = Request::post(format!("/admin/orgs/{org}/keys"))
+        .header(header::AUTHORIZATION, "Bearer secret")
+        .body(Body::from(r#"{"name":"reports"}"#))
+        .unwrap();
+    let (s, v, _) = send(app, req).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    (
+        v["key"].as_str().unwrap().to_owned(),
+        v["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn ingest_lead(app: &Router) {
+    let body = batch("c1", vec![event(&uid(1), "base", "lead")]);
+    let (s, v, _) = send(app, post(body, Some(ORIGIN))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
+#[tokio::test]
+async fn reading_stored_data_takes_a_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    ingest_lead(&app).await;
+    for path in [
+        "/v1/campaigns",
+        "/v1/campaigns/c1/events",
+        &format!("/v1/leads/{TXN}"),
+    ] {
+        let (s, v, h) = get(&app, path).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(v["error"].as_str().unwrap().contains("credential"), "{v}");
+        assert_eq!(h[header::WWW_AUTHENTICATE], "Bearer");
+        let (s, _, _) = send(&app, with(path, "not-a-credential")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
+        let (s, v, _) = send(&app, with(path, "secret")).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+    }
+    // What stays public: the page's configuration and ingest.
+    assert_eq!(get(&app, "/v1/campaigns/c1/config").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_api_key_reads_its_organization_only_and_refusals_reveal_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    ingest_lead(&app).await;
+    let (o_key, o_id) = new_key(&app, "o").await;
+    let (p_key, _) = new_key(&app, "p").await;
+    assert!(o_key.starts_with("ck_") && o_key.contains(&o_id));
+
+    let (s, v, _) = send(&app, with("/v1/campaigns/c1/events", &o_key)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["events"].as_array().unwrap().len(), 1);
+    let (_, v, _) = send(&app, with("/v1/campaigns", &o_key)).await;
+    let ids: Vec<&str> = v["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["c1", "c2", "c3"]);
+    assert_eq!(v["signed_in_as"], "organization o");
+
+    // Another organization's campaign and a campaign nobody has: the same 403, word for word.
+    let (s1, other, _) = send(&app, with("/v1/campaigns/c1/events", &p_key)).await;
+    let (s2, missing, _) = send(&app, with("/v1/campaigns/nope/events", &p_key)).await;
+    assert_eq!((s1, s2), (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN));
+    assert_eq!(
+        other["error"].as_str().unwrap().replace("c1", "X"),
+        missing["error"].as_str().unwrap().replace("nope", "X")
+    );
+    // A lead of another organization and a lead that does not exist: the same 403 too.
+    let (s1, other, _) = send(&app, with(&format!("/v1/leads/{TXN}"), &p_key)).await;
+    let absent = "00000000-0000-4000-8000-000000000000";
+    let (s2, missing, _) = send(&app, with(&format!("/v1/leads/{absent}"), &p_key)).await;
+    assert_eq!((s1, s2), (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN));
+    assert_eq!(
+        other["error"].as_str().unwrap().replace(TXN, "X"),
+        missing["error"].as_str().unwrap().replace(absent, "X")
+    );
+    let (s, v, _) = send(&app, with(&format!("/v1/leads/{TXN}"), &o_key)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["events"][0]["event_id"], "base");
+
+    // A key is no admin.
+    let (s, _, _) = send(&app, with("/admin/catalog", &o_key)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Listed without its secret; stored only as a digest.
+    let (_, v, _) = send(&app, with("/admin/orgs/o/keys", "secret")).await;
+    assert_eq!(v["keys"][0]["id"], o_id.as_str());
+    assert!(v["keys"][0].get("key").is_none() && !v.to_string().contains(&o_key));
+    let db = std::fs::read(dir.path().join("t.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("t.db-wal")).unwrap_or_default();
+    let secret = o_key.rsplit('_').next().unwrap().as_bytes();
+    for file in [&db, &wal] {
+        assert!(!file.windows(secret.len()).any(|w| w == secret));
+    }
+
+    // Revoked: refused at once.
+    let revoke = Request::delete(format!("/admin/keys/{o_id}"))
+        .header(header::AUTHORIZATION, "Bearer secret")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, revoke).await.0, StatusCode::OK);
+    let (s, _, _) = send(&app, with("/v1/campaigns/c1/events", &o_key)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Unknown organization: no key.
+    let req = Request::post("/admin/orgs/nobody/keys")
+        .header(header::AUTHORIZATION, "Bearer secret")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(send(&app, req).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_before_reading_the_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let polled = Arc::new(AtomicBool::new(false));
+    let seen = polled.clone();
+    let body = Body::from_stream(recording_body(seen));
+    let req = Request::post("/admin/orgs/o/events")
+        .header(header::AUTHORIZATION, "Bearer wrong")
+        .body(body)
+        .unwrap();
+    let (s, v, _) = send(&app, req).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(!polled.load(Ordering::SeqCst), "the body was read");
+}
+
+/// A one-chunk body stream that records whether anyone read it.
+fn recording_body(
+    polled: Arc<AtomicBool>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send {
+    struct Once(Arc<AtomicBool>, bool);
+    impl futures_core::Stream for Once {
+        type Item = Result<Vec<u8>, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            self.0.store(true, Ordering::SeqCst);
+            let done = std::mem::replace(&mut self.1, true);
+            std::task::Poll::Ready((!done).then(|| Ok(br#"{"id":"x","category":"lead"}"#.to_vec())))
+        }
+    }
+    Once(polled, false)
+}
+
+fn form(credential: &str, next: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut b = Request::post(format!("/dashboard/sign-in?next={next}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Body::from(format!("credential={credential}")))
+        .unwrap()
+}
+
+fn cookie_of(h: &HeaderMap) -> String {
+    h[header::SET_COOKIE].to_str().unwrap().to_owned()
+}
+
+fn as_cookie(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_dashboard_signs_in_with_a_session_cookie_and_out_again() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dashboard.html"), "<h1>dashboard</h1>").unwrap();
+    std::fs::write(
+        dir.path().join("sign-in.html"),
+        "<form></form><p id=\"error\" hidden></p>",
+    )
+    .unwrap();
+    let app = app(&dir);
+    ingest_lead(&app).await;
+
+    // Not signed in: sent to the sign-in, with the way back.
+    let (s, _, h) = get(&app, "/dashboard?lead=abc").await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(
+        h[header::LOCATION],
+        "/dashboard/sign-in?next=%2Fdashboard%3Flead%3Dabc"
+    );
+
+    let res = send_raw(&app, form("wrong", "%2Fdashboard", &[])).await;
+    assert_eq!(res.0, StatusCode::UNAUTHORIZED);
+    assert!(res.1.contains("neither the admin token nor a live API key"));
+    assert!(!res.2.contains_key(header::SET_COOKIE));
+
+    let (s, _, h) = send(&app, form("secret", "%2Fdashboard%3Flead%3Dabc", &[])).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(h[header::LOCATION], "/dashboard?lead=abc");
+    let set = cookie_of(&h);
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain HTTP: {set}");
+    let cookie = as_cookie(&set);
+
+    let signed_in = |path: &str| {
+        Request::get(path)
+            .header(header::COOKIE, cookie.clone())
+            .body(Body::empty())
+            .unwrap()
+    };
+    let res = send_raw(&app, signed_in("/dashboard")).await;
+    assert_eq!(res.0, StatusCode::OK);
+    assert!(res.1.contains("<h1>dashboard</h1>"));
+    assert_eq!(res.2[header::CACHE_CONTROL], "no-store");
+    let (s, v, _) = send(&app, signed_in("/v1/campaigns/c1/events")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["events"].as_array().unwrap().len(), 1);
+
+    // Sign-out ends the session server-side: the old cookie reads nothing.
+    let out = Request::post("/dashboard/sign-out")
+        .header(header::COOKIE, cookie.clone())
+        .body(Body::empty())
+        .unwrap();
+    let (s, _, h) = send(&app, out).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert!(cookie_of(&h).contains("Max-Age=0"));
+    let (s, _, _) = send(&app, signed_in("/v1/campaigns/c1/events")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Behind an HTTPS proxy the cookie is Secure; a `next` to another site goes to the dashboard.
+    let (_, _, h) = send(
+        &app,
+        form(
+            "secret",
+            "%2F%2Fevil.example%2Fdashboard",
+            &[("x-forwarded-proto", "https")],
+        ),
+    )
+    .await;
+    assert!(cookie_of(&h).contains("Secure"));
+    assert_eq!(h[header::LOCATION], "/dashboard");
+}
+
+#[tokio::test]
+async fn a_key_session_ends_when_its_key_is_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let (key, id) = new_key(&app, "p").await;
+    let (s, _, h) = send(&app, form(&key, "%2Fdashboard", &[])).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let cookie = as_cookie(&cookie_of(&h));
+    let campaigns = || {
+        Request::get("/v1/campaigns")
+            .header(header::COOKIE, cookie.clone())
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (_, v, _) = send(&app, campaigns()).await;
+    assert_eq!(v["campaigns"], json!([{"id":"p1","name":"","org":"p"}]));
+    let revoke = Request::delete(format!("/admin/keys/{id}"))
+        .header(header::AUTHORIZATION, "Bearer secret")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, revoke).await.0, StatusCode::OK);
+    assert_eq!(send(&app, campaigns()).await.0, StatusCode::UNAUTHORIZED);
+}
