@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catalog;
 pub mod dashboard;
 pub mod ingest;
+pub mod server;
 pub mod store;
 
 use std::path::PathBuf;
@@ -91,8 +92,15 @@ pub struct App {
     pub packages: Packages,
     /// Base URL pages reach the collector at; from the request's Host when unset.
     pub public_url: Option<String>,
+    /// Without `public_url`, the `Host`s the served configuration may name the collector by
+    /// (`host[:port]`); a request with another Host gets the first of them, never its own.
+    pub allowed_hosts: Vec<String>,
     /// Token of the admin API; the admin API is off without one.
     pub admin_token: Option<String>,
+    /// Ingest's rate limits per client address and per campaign.
+    pub rates: Arc<server::RateLimits>,
+    /// Proxies (load balancers) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// While non-zero, ingest answers 503 (maintenance) with this `Retry-After` in seconds, and
     /// clients retry later.
     pub paused: Arc<AtomicU32>,
@@ -120,13 +128,15 @@ impl App {
         if let Some(u) = &self.public_url {
             return u.clone();
         }
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| {
-                h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        let asked = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let host = asked
+            .and_then(|h| {
+                self.allowed_hosts
+                    .iter()
+                    .find(|a| a.eq_ignore_ascii_case(h))
             })
+            .or(self.allowed_hosts.first())
+            .map(String::as_str)
             .unwrap_or("127.0.0.1:8080");
         format!("http://{host}")
     }
@@ -317,7 +327,12 @@ async fn preflight(State(app): State<App>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-async fn ingest(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+async fn ingest(
+    State(app): State<App>,
+    server::ClientAddr(client): server::ClientAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
@@ -325,7 +340,10 @@ async fn ingest(State(app): State<App>, headers: HeaderMap, body: Body) -> Respo
     // Pages the collector serves itself (the demo) are first-party and always allowed.
     let own = origin.as_deref() == Some(app.public_url(&headers).as_str());
     let checked = origin.as_deref().filter(|_| !own);
-    let (status, reply, line) = ingest_batch(&app, checked, body).await;
+    let (status, reply, line) = match app.rates.over_client(client) {
+        None => ingest_batch(&app, checked, body).await,
+        Some(r) => (r.status(), r, "error=\"rate limit per client\"".into()),
+    };
     println!("POST /v1/events {line} status={}", status.as_u16());
     let mut response = reply;
     *response.status_mut() = status;
@@ -367,11 +385,21 @@ async fn ingest_batch(
             .insert(header::RETRY_AFTER, HeaderValue::from(pause));
         return (StatusCode::SERVICE_UNAVAILABLE, r, "paused".into());
     }
-    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
-        return fail(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body larger than {MAX_BODY_BYTES} bytes (or unreadable)"),
-        );
+    let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(e) if too_large(&e) => {
+            return fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {MAX_BODY_BYTES} bytes"),
+            )
+        }
+        // Slower than the body timeout, or cut off: the client may try again.
+        Err(_) => {
+            return fail(
+                StatusCode::REQUEST_TIMEOUT,
+                "body not received in time (or cut off); retry".into(),
+            )
+        }
     };
     let env = match ingest::envelope(&bytes) {
         Ok(e) => e,
@@ -394,6 +422,9 @@ async fn ingest_batch(
             format!("cid: unknown campaign {:?}", env.cid),
         );
     };
+    if let Some(r) = app.rates.over_campaign(&env.cid) {
+        return (r.status(), r, "error=\"rate limit per campaign\"".into());
+    }
     if let Some(o) = origin {
         if !campaign.allows(o) {
             return fail(
@@ -545,6 +576,18 @@ async fn lead(State(app): State<App>, reader: auth::Reader, Path(txn): Path<Stri
         Ok(events) => Json(json!({ "transaction": txn, "events": events })).into_response(),
         Err(e) => unavailable(&e),
     }
+}
+
+/// Whether reading a body failed on its size limit (rather than on time or a cut connection).
+fn too_large(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// The answer when storage fails: 503 with `Retry-After`, the cause logged on one line.

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, RwLock};
 
+use std::time::Duration;
+
 use clap::{Parser, Subcommand};
+use collector::server::{harden, stop_signal, BoundedListener, Limits, Peer, RateLimits};
 use collector::{catalog, router, store::Store, App, CONFIG_PLACEHOLDER};
 
 /// The demo's configuration, used when neither `--config` nor the database has one.
@@ -37,9 +40,33 @@ struct Cli {
     /// Folder of the built wasm package, minified loader and fallback.
     #[arg(long, default_value = "pkg")]
     pkg: PathBuf,
-    /// Base URL pages reach the collector at (default: from each request's Host).
+    /// Base URL pages reach the collector at, named in the configuration served to pages.
     #[arg(long)]
     public_url: Option<String>,
+    /// Without --public-url: a Host (host[:port]) the collector may be reached at, taken from
+    /// the request when it is one of these (repeatable; default: 127.0.0.1 and localhost on the
+    /// port). A request naming another Host is answered with the first, never with its own.
+    #[arg(long = "allowed-host")]
+    allowed_hosts: Vec<String>,
+    /// Longest a request may take, in seconds (408 after).
+    #[arg(long, default_value_t = 30)]
+    request_timeout: u64,
+    /// Longest a request's body may take to arrive, in seconds (408 after).
+    #[arg(long, default_value_t = 10)]
+    body_timeout: u64,
+    /// Connections open at once; more wait in the kernel's backlog.
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+    /// Ingest batches per second from one client address (bursts of 5x; 429 with Retry-After over it).
+    #[arg(long, default_value_t = 50)]
+    rate_per_client: u32,
+    /// A load balancer or proxy in front of the collector (repeatable): for requests from it,
+    /// the client is the address it put in X-Forwarded-For (rate limits are per client).
+    #[arg(long = "trusted-proxy")]
+    trusted_proxies: Vec<IpAddr>,
+    /// Ingest batches per second for one campaign (bursts of 5x).
+    #[arg(long, default_value_t = 5000)]
+    rate_per_campaign: u32,
     /// Token for the admin API (off without one).
     #[arg(long, env = "CLICKSCRIPT_ADMIN_TOKEN")]
     admin_token: Option<String>,
@@ -136,6 +163,36 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let limits = Limits {
+        request_timeout: Duration::from_secs(cli.request_timeout.max(1)),
+        body_timeout: Duration::from_secs(cli.body_timeout.max(1)),
+        connections: cli.max_connections,
+        per_client: cli.rate_per_client,
+        per_campaign: cli.rate_per_campaign,
+    };
+    let allowed_hosts = if cli.allowed_hosts.is_empty() {
+        vec![
+            format!("{}:{}", cli.addr, cli.port),
+            format!("localhost:{}", cli.port),
+        ]
+    } else {
+        cli.allowed_hosts.clone()
+    };
+    if cli.public_url.is_none() && cli.allowed_hosts.is_empty() && !cli.addr.is_loopback() {
+        eprintln!(
+            "warning: bound to {} without --public-url or --allowed-host: pages are served this collector as http://{}",
+            cli.addr, allowed_hosts[0]
+        );
+    }
+    let rates = RateLimits::new(&limits);
+    let forget = rates.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            forget.forget_idle();
+        }
+    });
     let app = App {
         catalog: Arc::new(RwLock::new(catalog)),
         store,
@@ -144,26 +201,28 @@ async fn main() -> ExitCode {
         packages: collector::Packages::read(&cli.pkg),
         pkg: cli.pkg,
         public_url: cli.public_url,
+        allowed_hosts,
+        rates,
+        trusted_proxies: cli.trusted_proxies.clone(),
         admin_token: cli.admin_token.filter(|t| !t.is_empty()),
         paused: Arc::new(AtomicU32::new(0)),
     };
     let addr = SocketAddr::new(cli.addr, cli.port);
     let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
+        Ok(l) => BoundedListener::new(l, limits.connections),
         Err(e) => {
             eprintln!("error: cannot bind {addr}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let bound = listener.local_addr().unwrap_or(addr);
+    let bound = axum::serve::Listener::local_addr(&listener).unwrap_or(addr);
     println!("collector listening on http://{bound}");
     println!("  demo landing page: http://{bound}/");
     println!(
         "  dashboard:         http://{bound}/dashboard/sign-in (the admin token or an API key)"
     );
-    let serve = axum::serve(listener, router(app)).with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
+    let service = harden(router(app), &limits).into_make_service_with_connect_info::<Peer>();
+    let serve = axum::serve(listener, service).with_graceful_shutdown(stop_signal());
     if let Err(e) = serve.await {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;

@@ -12,7 +12,7 @@ use serde_json::json;
 
 mod common;
 
-use common::{app, batch, event, get, post, send, send_raw, uid, ORIGIN, TXN};
+use common::{app, batch, chunk_body, event, get, post, send, send_raw, uid, ORIGIN, TXN};
 
 fn with(path: &str, credential: &str) -> Request<Body> {
     Request::get(path)
@@ -143,7 +143,7 @@ async fn the_admin_api_refuses_before_reading_the_body() {
     let app = app(&dir);
     let polled = Arc::new(AtomicBool::new(false));
     let seen = polled.clone();
-    let body = Body::from_stream(recording_body(seen));
+    let body = chunk_body(br#"{"id":"x","category":"lead"}"#, seen, false);
     let req = Request::post("/admin/orgs/o/events")
         .header(header::AUTHORIZATION, "Bearer wrong")
         .body(body)
@@ -151,25 +151,6 @@ async fn the_admin_api_refuses_before_reading_the_body() {
     let (s, v, _) = send(&app, req).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
     assert!(!polled.load(Ordering::SeqCst), "the body was read");
-}
-
-/// A one-chunk body stream that records whether anyone read it.
-fn recording_body(
-    polled: Arc<AtomicBool>,
-) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send {
-    struct Once(Arc<AtomicBool>, bool);
-    impl futures_core::Stream for Once {
-        type Item = Result<Vec<u8>, std::io::Error>;
-        fn poll_next(
-            mut self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Option<Self::Item>> {
-            self.0.store(true, Ordering::SeqCst);
-            let done = std::mem::replace(&mut self.1, true);
-            std::task::Poll::Ready((!done).then(|| Ok(br#"{"id":"x","category":"lead"}"#.to_vec())))
-        }
-    }
-    Once(polled, false)
 }
 
 fn form(credential: &str, next: &str, headers: &[(&str, &str)]) -> Request<Body> {

@@ -52,7 +52,7 @@ export async function until(f, ms = 8000, step = 100) {
 
 /** Starts the collector (with `configText`, the test configuration by default) and the
     publisher's server; returns what the tests need. */
-export async function start(configText = readFileSync(join(root, 'tests/e2e/config.json'), 'utf8'), { campaign = 'e2e' } = {}) {
+export async function start(configText = readFileSync(join(root, 'tests/e2e/config.json'), 'utf8'), { campaign = 'e2e', args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'clickscript-e2e-'));
   const [port, pubPort] = [await freePort(), await freePort()];
   const collector = `http://127.0.0.1:${port}`;
@@ -65,6 +65,8 @@ export async function start(configText = readFileSync(join(root, 'tests/e2e/conf
   const proc = spawn(join(root, 'target/release/collector'), [
     '--config', join(dir, 'config.json'), '--db', join(dir, 'events.db'), '--port', String(port),
     '--www', join(root, 'www'), '--pkg', join(root, 'pkg'), '--admin-token', ADMIN_TOKEN,
+    // Every page of the suite comes from 127.0.0.1: one client address, many visitors.
+    ...(args.includes('--rate-per-client') ? [] : ['--rate-per-client', '1000']), ...args,
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = [];
   proc.stdout.on('data', (d) => log.push(...String(d).trim().split('\n')));

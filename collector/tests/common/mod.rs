@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::Router;
+use collector::server::{harden, Limits, RateLimits};
 use collector::{catalog, router, store::Store, App};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -23,6 +24,16 @@ pub fn app(dir: &tempfile::TempDir) -> Router {
 
 /// The same collector with the given admin token (`None`: the admin API is off).
 pub fn app_with(dir: &tempfile::TempDir, admin_token: Option<&str>) -> Router {
+    hardened(dir, admin_token, &Limits::default())
+}
+
+/// The same collector, behind its defences (as `main` serves it), with the given limits.
+pub fn hardened(dir: &tempfile::TempDir, admin_token: Option<&str>, limits: &Limits) -> Router {
+    harden(router(state(dir, admin_token, limits)), limits)
+}
+
+/// The test collector's state.
+pub fn state(dir: &tempfile::TempDir, admin_token: Option<&str>, limits: &Limits) -> App {
     let file = serde_json::from_value(json!({"organizations":[{"id":"o",
         "events":[{"id":"quote","category":"engagement","multi":true}],
         "campaigns":[{"id":"c1","allowed_origins":[ORIGIN],"events":[{"id":"only_c1","category":"conversion"}],
@@ -34,7 +45,7 @@ pub fn app_with(dir: &tempfile::TempDir, admin_token: Option<&str>) -> Router {
     let catalog = catalog::Catalog::build(file).unwrap();
     let store = Store::open(&dir.path().join("t.db")).unwrap();
     store.save_catalog(&catalog).unwrap();
-    router(App {
+    App {
         catalog: Arc::new(RwLock::new(catalog)),
         store,
         loader: Arc::new("var cfg = /*PT_CONFIG*/null;".into()),
@@ -42,9 +53,12 @@ pub fn app_with(dir: &tempfile::TempDir, admin_token: Option<&str>) -> Router {
         packages: collector::Packages::read(dir.path()),
         pkg: dir.path().into(),
         public_url: Some("http://collector.test".into()),
+        allowed_hosts: vec!["127.0.0.1:8080".into()],
+        rates: RateLimits::new(limits),
+        trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
         admin_token: admin_token.map(str::to_owned),
         paused: Arc::new(AtomicU32::new(0)),
-    })
+    }
 }
 
 /// GETs `path`; returns what [`send`] returns.
@@ -118,4 +132,28 @@ pub fn post(body: impl Into<Body>, origin: Option<&str>) -> Request<Body> {
 /// A batch of `events` for campaign `cid`.
 pub fn batch(cid: &str, events: Vec<Value>) -> String {
     json!({"v":1,"cid":cid,"sent_at":1_764_190_000_200u64,"events":events}).to_string()
+}
+
+/// A request body of one chunk that records in `polled` whether anyone read it, and then ends,
+/// or, with `stall`, never sends another byte nor ends (a slow client).
+pub fn chunk_body(chunk: &[u8], polled: Arc<std::sync::atomic::AtomicBool>, stall: bool) -> Body {
+    struct Chunk(Vec<u8>, Arc<std::sync::atomic::AtomicBool>, bool, bool);
+    impl futures_core::Stream for Chunk {
+        type Item = Result<Vec<u8>, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            self.1.store(true, std::sync::atomic::Ordering::SeqCst);
+            if !std::mem::replace(&mut self.3, true) {
+                let chunk = std::mem::take(&mut self.0);
+                return std::task::Poll::Ready(Some(Ok(chunk)));
+            }
+            match self.2 {
+                true => std::task::Poll::Pending,
+                false => std::task::Poll::Ready(None),
+            }
+        }
+    }
+    Body::from_stream(Chunk(chunk.to_vec(), polled, stall, false))
 }
