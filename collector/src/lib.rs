@@ -446,7 +446,7 @@ async fn ingest_batch(
         }
     }
     let uids: Vec<String> = valid.iter().map(|e| e.uid.clone()).collect();
-    let inserted = match app.store.run(move |conn| Store::insert(conn, &valid)).await {
+    let inserted = match app.store.insert_batch(valid).await {
         Ok(i) => i,
         Err(e) => {
             return (
@@ -590,14 +590,39 @@ fn too_large(e: &axum::Error) -> bool {
     false
 }
 
-/// The answer when storage fails: 503 with `Retry-After`, the cause logged on one line.
+/// The answer when storage fails: 503 with `Retry-After` (clients retry, nothing is lost), and
+/// one clear line in the log saying what the operator should do, at most every ten seconds
+/// per kind of trouble however many requests fail.
 pub fn unavailable(e: &store::StoreError) -> Response {
-    eprintln!("storage: {e}");
-    let mut r = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage unavailable, retry later",
-    );
+    use std::sync::atomic::AtomicU64;
+    static LAST_LOGGED: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+    let trouble = e.trouble();
+    let (slot, retry_after, message, advice) = match trouble {
+        store::Trouble::Full => (
+            0,
+            "30",
+            "storage full, retry later",
+            "the disk (or the database's size limit) is full: free space; ingest answers 503 until then",
+        ),
+        store::Trouble::Locked => (
+            1,
+            "2",
+            "storage busy, retry later",
+            "the database is locked by another process (a backup or a second collector on the same file?)",
+        ),
+        store::Trouble::Other => (2, "5", "storage unavailable, retry later", "storage failed"),
+    };
+    let now = now_ms();
+    let last = LAST_LOGGED[slot].load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 10_000
+        && LAST_LOGGED[slot]
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        eprintln!("storage: {advice} ({e})");
+    }
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, message);
     r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(retry_after));
     r
 }

@@ -1,5 +1,9 @@
 //! SQLite storage (bundled, WAL): the catalog's mirror and the events, each uid stored once and
 //! each once-per-lead event once per transaction.
+//!
+//! Ingest's inserts go to one writer thread, which commits whatever batches are waiting in one
+//! transaction (group commit): with `synchronous=FULL` each commit is an fsync, so an
+//! acknowledged event survives a power cut, and grouping pays that fsync once for many batches.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +22,72 @@ pub enum StoreError {
     /// A background task failed.
     #[error("storage task: {0}")]
     Task(String),
+    /// The commit of a group of batches failed (the trouble, and SQLite's message).
+    #[error("database: {1}")]
+    Group(Trouble, String),
+}
+
+/// Why storage failed, as an operator acts on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trouble {
+    /// The disk (or the database's size limit) is full.
+    Full,
+    /// Another process holds the database locked.
+    Locked,
+    /// Anything else.
+    Other,
+}
+
+impl StoreError {
+    /// What kind of trouble this is.
+    pub fn trouble(&self) -> Trouble {
+        use rusqlite::ErrorCode;
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => match e.code {
+                ErrorCode::DiskFull => Trouble::Full,
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Trouble::Locked,
+                _ => Trouble::Other,
+            },
+            StoreError::Group(t, _) => *t,
+            _ => Trouble::Other,
+        }
+    }
+}
+
+/// How durable a commit is (`PRAGMA synchronous`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// Every commit is fsynced: an acknowledged event survives a power cut (the default).
+    Full,
+    /// The WAL is fsynced at checkpoints only: a power cut may lose the last acknowledged events.
+    Normal,
+}
+
+/// How the store opens its database.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Commit durability.
+    pub durability: Durability,
+    /// How long a write waits for another process's lock before failing.
+    pub busy_timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            durability: Durability::Full,
+            busy_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+/// Batches ingest's writer commits at once, at most.
+const GROUP_JOBS: usize = 256;
+
+/// One ingest batch waiting for the writer.
+struct InsertJob {
+    events: Vec<NewEvent>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<Inserted>, StoreError>>,
 }
 
 /// One event, validated, ready to insert.
@@ -56,6 +126,8 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: Arc<PathBuf>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    writer: std::sync::mpsc::Sender<InsertJob>,
+    busy_timeout: std::time::Duration,
 }
 
 /// Read connections kept open between reads; more are opened when reads overlap.
@@ -63,7 +135,6 @@ const IDLE_READERS: usize = 4;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS catalog_document (
   id INTEGER PRIMARY KEY CHECK (id = 1), document TEXT NOT NULL, updated_at INTEGER NOT NULL);
 -- Mirrors of the catalog document, rebuilt from it at every start and change.
@@ -103,16 +174,46 @@ pub fn now_ms() -> i64 {
 }
 
 impl Store {
-    /// Opens (and creates) the database at `path`.
+    /// Opens (and creates) the database at `path`, every commit durable.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, &StoreOptions::default())
+    }
+
+    /// Opens (and creates) the database at `path` with `options`, and starts its writer.
+    pub fn open_with(path: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(options.busy_timeout)?;
         conn.execute_batch(SCHEMA)?;
+        let sync = match options.durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        let conn = Arc::new(Mutex::new(conn));
+        let (writer, jobs) = std::sync::mpsc::channel();
+        let shared = conn.clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_groups(&shared, &jobs))
+            .map_err(|e| StoreError::Task(format!("cannot start the writer: {e}")))?;
         Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
+            conn,
             path: Arc::new(path.to_owned()),
             readers: Arc::default(),
+            writer,
+            busy_timeout: options.busy_timeout,
         })
+    }
+
+    /// Stores ingest's events through the writer, committed with whatever other batches wait.
+    pub async fn insert_batch(&self, events: Vec<NewEvent>) -> Result<Vec<Inserted>, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(InsertJob { events, reply })
+            .map_err(|_| StoreError::Task("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Task("the writer dropped a batch".into()))?
     }
 
     fn reader(&self) -> Result<Connection, StoreError> {
@@ -124,7 +225,7 @@ impl Store {
             self.path.as_path(),
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(self.busy_timeout)?;
         Ok(conn)
     }
 
@@ -219,42 +320,6 @@ impl Store {
         Ok(())
     }
 
-    /// Inserts events in one transaction; each result says stored now or duplicate.
-    pub fn insert(conn: &mut Connection, events: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
-        let tx = conn.transaction()?;
-        let mut out = Vec::with_capacity(events.len());
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO events (uid, campaign_id, event_id, category, txn, ts, received_at, once_key, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            let received = now_ms();
-            for e in events {
-                let once_key = e
-                    .once
-                    .then(|| format!("{}|{}|{}", e.campaign, e.txn, e.event_id));
-                let n = stmt.execute(params![
-                    e.uid,
-                    e.campaign,
-                    e.event_id,
-                    e.category,
-                    e.txn,
-                    e.ts as i64,
-                    received,
-                    once_key,
-                    e.body
-                ])?;
-                out.push(if n == 1 {
-                    Inserted::New
-                } else {
-                    Inserted::Duplicate
-                });
-            }
-        }
-        tx.commit()?;
-        Ok(out)
-    }
-
     /// Events of a campaign, newest first, stored after `after` (a `seq` cursor).
     pub fn campaign_events(
         conn: &Connection,
@@ -292,4 +357,83 @@ fn row_json(row: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
         m.insert("received_at".into(), received.into());
     }
     Ok(v)
+}
+
+/// Inserts `events` inside the caller's transaction; each result says stored now or duplicate.
+fn insert_in(conn: &Connection, events: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO events (uid, campaign_id, event_id, category, txn, ts, received_at, once_key, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let received = now_ms();
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let once_key = e
+            .once
+            .then(|| format!("{}|{}|{}", e.campaign, e.txn, e.event_id));
+        let n = stmt.execute(params![
+            e.uid,
+            e.campaign,
+            e.event_id,
+            e.category,
+            e.txn,
+            e.ts as i64,
+            received,
+            once_key,
+            e.body
+        ])?;
+        out.push(if n == 1 {
+            Inserted::New
+        } else {
+            Inserted::Duplicate
+        });
+    }
+    Ok(out)
+}
+
+/// The writer thread: takes the next batch, and every batch waiting behind it (up to
+/// [`GROUP_JOBS`]), stores them in one transaction, and answers each after the commit.
+fn write_groups(conn: &Mutex<Connection>, jobs: &std::sync::mpsc::Receiver<InsertJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP_JOBS {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+        let stored = (|| {
+            let tx = conn.transaction()?;
+            let results: Vec<_> = group.iter().map(|j| insert_in(&tx, &j.events)).collect();
+            // SQLite rolls the whole transaction back on some errors (a full disk): then no
+            // batch of the group is stored, whatever the others' statements said.
+            if tx.is_autocommit() {
+                let cause = results.into_iter().find_map(Result::err);
+                return Err(
+                    cause.unwrap_or(StoreError::Task("the transaction was rolled back".into()))
+                );
+            }
+            tx.commit()?;
+            Ok::<_, StoreError>(results)
+        })();
+        drop(conn);
+        match stored {
+            Ok(results) => {
+                for (job, result) in group.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            // The commit failed: nothing of the group is stored, and every batch is told so.
+            Err(e) => {
+                let trouble = e.trouble();
+                let message = e.to_string();
+                for job in group {
+                    let _ = job
+                        .reply
+                        .send(Err(StoreError::Group(trouble, message.clone())));
+                }
+            }
+        }
+    }
 }
