@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod ingest;
+pub mod json;
 pub mod store;
 
 use std::path::PathBuf;
