@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::json::{self, Member};
+use crate::selector;
 
 /// The fixed, organization-wide IDs of the system events: the same in every organization and
 /// every campaign, so reports and postbacks can name them without a lookup.
@@ -476,8 +477,8 @@ impl Catalog {
                     ));
                 }
                 events.retain(|e| !inactive.contains(&e.id));
-                // The core's checks of each part, by path.
-                let mut checks = Vec::new();
+                // The checks of each part (the core's, and the selectors' parsing), by path.
+                let mut parts = Vec::new();
                 let list = format!("{cp}.bindings");
                 for (bi, b) in c.bindings.iter().enumerate() {
                     let at = skipped.at(&list, bi);
@@ -491,7 +492,21 @@ impl Catalog {
                         };
                         errors.push(format!("{at}.event: {:?} {why}", b.event));
                     }
+                    let mut checks = Vec::new();
                     b.trigger.validate(&format!("{at}.trigger"), &mut checks);
+                    if let Some(s) = selector::of_trigger(&b.trigger) {
+                        if let Err(why) = selector::check(s) {
+                            // One message a selector: the parser's, in place of the core's.
+                            let path = format!("{at}.trigger.selector");
+                            checks.retain(|e| e.path != path);
+                            parts.push(format!("{path}: {s:?} is not a valid CSS selector: {why}"));
+                        }
+                    }
+                    parts.extend(
+                        checks
+                            .into_iter()
+                            .map(|e| format!("{}: {}", e.path, e.reason)),
+                    );
                 }
                 let config = Config {
                     campaign: c.id.clone(),
@@ -509,13 +524,15 @@ impl Catalog {
                     },
                     events,
                 };
+                let mut checks = Vec::new();
                 c.capture.validate(&format!("{cp}.capture"), &mut checks);
                 c.offers.validate(&format!("{cp}.offers"), &mut checks);
-                errors.extend(
+                parts.extend(
                     checks
                         .into_iter()
                         .map(|e| format!("{}: {}", e.path, e.reason)),
                 );
+                errors.extend(parts);
                 // The core's own checks (cookie days, ...) with the campaign's path in front.
                 let mut probe = config.clone();
                 probe.collector = "http://collector".into();
@@ -616,6 +633,29 @@ mod tests {
             "organizations[0].campaigns[0].bindings[2].trigger.percent: must be between 1 and 100",
         ];
         assert_eq!(errors, expected);
+    }
+
+    #[test]
+    fn selectors_are_parsed_and_each_bad_one_named_once() {
+        let errors = parse(
+            r##"{"organizations":[{"id":"o","campaigns":[{"id":"a","bindings":[
+              {"event":"base","trigger":{"on":"click","selector":"form:has(input:checked) > button:not(:disabled)"}},
+              {"event":"base","trigger":{"on":"seen","selector":"a[x"}},
+              {"event":"base","trigger":{"on":"submit","selector":"#quote:hovr","conditions":[{"field":"","test":"present"}]}},
+              {"event":"base","trigger":{"on":"form_abandoned","selector":"form::after"}},
+              {"event":"base","trigger":{"on":"field_completed","selector":"input[name=1]"}}]}]}]}"##,
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "organizations[0].campaigns[0].bindings[1].trigger.selector: \"a[x\" is not a valid CSS selector: a bracket, parenthesis, quote or escape is left open at its end",
+                "organizations[0].campaigns[0].bindings[2].trigger.selector: \"#quote:hovr\" is not a valid CSS selector: unknown pseudo-class \":hovr\"",
+                "organizations[0].campaigns[0].bindings[2].trigger.conditions[0].field: must name a form field",
+                "organizations[0].campaigns[0].bindings[3].trigger.selector: \"form::after\" is not a valid CSS selector: \"::after\" is a pseudo-element, which no element matches",
+                "organizations[0].campaigns[0].bindings[4].trigger.selector: \"input[name=1]\" is not a valid CSS selector: an attribute's value must be a name or a quoted string",
+            ]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod catalog;
 pub mod ingest;
 pub mod json;
+pub mod selector;
 pub mod store;
 
 use std::path::PathBuf;
