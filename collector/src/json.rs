@@ -42,7 +42,9 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Reads `value` as a `T`; the first problem met, with its path under `at`.
+/// Reads `value` as a `T`; the first problem met, with its path under `at`. serde reads an
+/// internally tagged enum (a trigger) from a copy: a wrong value in one is named at the enum, its
+/// tag and an unknown member exactly.
 pub fn read<T: DeserializeOwned>(value: &Value, at: &str) -> Result<T, Problem> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let mut path = at.to_owned();
