@@ -7,7 +7,7 @@
 //! can call them from a browser.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put, MethodRouter};
@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use crate::catalog::{CampaignFile, Catalog, CatalogFile, CustomEvent};
 use crate::json::{self, Member};
+use crate::rejections::Path;
 use crate::{error, App};
 
 /// Largest admin request body.

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod catalog;
 pub mod ingest;
 pub mod json;
+pub mod rejections;
 pub mod selector;
 pub mod store;
 
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,6 +28,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use catalog::Catalog;
+use rejections::{Path, Query};
 use store::{Inserted, Store};
 
 /// The clickscript's wasm package, under the collector's URL, as the loader completes it
@@ -201,6 +203,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/campaigns/{campaign}/events", get(campaign_events))
         .route("/v1/leads/{txn}", get(lead))
         .merge(admin::routes())
+        .merge(rejections::unknown_routes())
         .route_service("/dashboard", dashboard)
         .route_service("/clickscript.js", static_loader)
         .route_service("/fallback.js", fallback)
@@ -212,6 +215,7 @@ pub fn router(app: App) -> Router {
                 .layer(short_cache)
                 .service(pkg),
         )
+        .method_not_allowed_fallback(rejections::method_not_allowed)
         .fallback_service(tower::ServiceBuilder::new().layer(anyone).service(www))
         .with_state(app)
 }
