@@ -5,6 +5,7 @@ pub mod admin;
 pub mod catalog;
 pub mod ingest;
 pub mod json;
+pub mod refused_origins;
 pub mod rejections;
 pub mod selector;
 pub mod store;
@@ -395,6 +396,7 @@ async fn ingest_batch(
     };
     if let Some(o) = origin {
         if !campaign.allows(o) {
+            refused_origins::log(&env.cid, o);
             return fail(
                 StatusCode::FORBIDDEN,
                 format!(
