@@ -82,13 +82,16 @@ pub fn read<T: DeserializeOwned>(value: &Value, at: &str) -> Result<T, Problem> 
             let reason = format!("missing field {field:?}");
             (reason, first.map_or(Member::Missing(field), Member::Wrong))
         } else {
-            let reason = match message
+            let reason = message
                 .strip_prefix("invalid type: ")
                 .or_else(|| message.strip_prefix("invalid value: "))
-            {
-                Some(rest) => expected(rest),
-                None => words(&message),
-            };
+                .and_then(expected)
+                .unwrap_or_else(
+                    || match message.starts_with("data did not match any variant") {
+                        true => "matches none of the forms it may take".to_owned(),
+                        false => words(&message),
+                    },
+                );
             (reason, first.map_or(Member::None, Member::Wrong))
         };
         Problem {
@@ -131,10 +134,8 @@ fn words(message: &str) -> String {
 
 /// serde's `invalid type: FOUND, expected WANTED` (or `invalid value: …`) as `expected WANTED,
 /// got FOUND`, in JSON's words (an object, a list, a number), not Rust's (a map, a sequence, u32).
-fn expected(rest: &str) -> String {
-    let Some((found, wanted)) = rest.rsplit_once(", expected ") else {
-        return format!("invalid type: {}", words(rest));
-    };
+fn expected(rest: &str) -> Option<String> {
+    let (found, wanted) = rest.rsplit_once(", expected ")?;
     let found = match found {
         "map" => "an object".to_owned(),
         "sequence" => "a list".to_owned(),
@@ -158,9 +159,9 @@ fn expected(rest: &str) -> String {
         "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
         "f32" | "f64" => "a number",
         w if w.starts_with("struct ") || w.contains("tagged enum ") => "an object",
-        w => return format!("expected {}, got {found}", words(w)),
+        w => return Some(format!("expected {}, got {found}", words(w))),
     };
-    format!("expected {wanted}, got {found}")
+    Some(format!("expected {wanted}, got {found}"))
 }
 
 #[cfg(test)]
@@ -178,6 +179,16 @@ mod tests {
         count: u32,
         #[serde(default)]
         tags: Vec<String>,
+        #[serde(default)]
+        price: Option<Price>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    #[allow(dead_code)]
+    enum Price {
+        Fixed(f64),
+        Field { field: String },
     }
 
     fn problem(v: Value) -> Problem {
@@ -189,7 +200,7 @@ mod tests {
         let unknown = problem(json!({"id": "a", "colour": 1}));
         assert_eq!(
             unknown.to_string(),
-            "items[3].colour: unknown field, expected one of \"id\", \"count\", \"tags\""
+            "items[3].colour: unknown field, expected one of \"id\", \"count\", \"tags\", \"price\""
         );
         assert_eq!(unknown.member, Member::Unknown("colour".into()));
         let wrong = problem(json!({"id": "a", "tags": ["x", 5]}));
@@ -202,6 +213,11 @@ mod tests {
         assert_eq!(
             negative.to_string(),
             "items[3].count: expected a whole number of 0 or more, got the number -1"
+        );
+        let price = problem(json!({"id": "a", "price": "ten"}));
+        assert_eq!(
+            price.to_string(),
+            "items[3].price: matches none of the forms it may take"
         );
         let missing = problem(json!({"count": 1}));
         assert_eq!(missing.to_string(), "items[3]: missing field \"id\"");

@@ -1,7 +1,9 @@
 //! The CSS selectors of a campaign's triggers, parsed as a browser parses them (servo's
 //! `selectors`, the parser of Firefox's style engine), so that the collector refuses a selector
-//! that a page's `matches()` would throw on, with the parser's reason. The clickscript only
-//! checks that one is plausible: a real parser would not fit in its download.
+//! that a page's `matches()` would throw on, with the parser's reason; and two that it would take
+//! but are mistakes: a pseudo-element (it matches no element) and a selector left open at its
+//! end. The clickscript only checks that one is plausible: a real parser would not fit in its
+//! download.
 
 use std::borrow::Borrow;
 use std::fmt::{self, Write};
@@ -131,7 +133,7 @@ fn reason(error: ParseError<Fault>) -> String {
 enum Fault {
     /// Its syntax.
     Syntax(SelectorParseErrorKind),
-    /// A pseudo-class no browser knows.
+    /// A pseudo-class that not every current browser knows.
     UnknownPseudoClass(String),
     /// A pseudo-element: valid in a style sheet, but `matches()` never matches one.
     PseudoElement(String),
