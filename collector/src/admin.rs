@@ -7,7 +7,7 @@
 //! can call them from a browser.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put, MethodRouter};
@@ -18,6 +18,8 @@ use serde_json::{json, Value};
 
 use crate::auth::{self, Admin};
 use crate::catalog::{CampaignFile, Catalog, CatalogFile, CustomEvent};
+use crate::json::{self, Member};
+use crate::rejections::Path;
 use crate::{error, unavailable, App};
 
 /// Largest admin request body.
@@ -82,16 +84,36 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// Reads a JSON body; a malformed one is a 400 naming the problem.
+/// Reads a JSON body; a malformed one is a 400 naming the problem and its path
+/// (`[1].trigger.on: unknown variant "hover", expected one of ...`).
 pub async fn read_json<T: DeserializeOwned>(body: Body) -> Result<T, Refusal> {
+    read_json_as(body, None).await
+}
+
+/// [`read_json`] of a body that must be `what` (`a list of bindings`): one of another kind is
+/// told so (`body: expected a list of bindings, got an object`).
+pub async fn read_json_as<T: DeserializeOwned>(
+    body: Body,
+    what: Option<&str>,
+) -> Result<T, Refusal> {
     let bytes = to_bytes(body, MAX_ADMIN_BODY).await.map_err(|_| {
         Refusal(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("body larger than {MAX_ADMIN_BODY} bytes"),
         )
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("malformed body: {e}")))
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("malformed body: {e}")))?;
+    json::read(&value, "").map_err(|p| {
+        let message = match (p.path.as_str(), what) {
+            ("", Some(what)) if p.member == Member::None => {
+                format!("body: expected {what}, got {}", json::kind(&value))
+            }
+            ("", _) => format!("body: {}", p.reason),
+            _ => p.to_string(),
+        };
+        Refusal(StatusCode::BAD_REQUEST, message)
+    })
 }
 
 /// A change to the catalog document: `Err` is the refusal, `Ok` what to answer.
@@ -272,7 +294,7 @@ async fn replace_bindings(
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let bindings = match read_json::<Vec<Binding>>(body).await {
+    let bindings = match read_json_as::<Vec<Binding>>(body, Some("a list of bindings")).await {
         Ok(b) => b,
         Err(r) => return r.into_response(),
     };

@@ -1,7 +1,7 @@
 //! The catalog: organizations, their event definitions and their campaigns, as loaded from the
 //! configuration file. It answers what a campaign may fire and which origins may send for it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use clickscript_core::capture::CaptureRules;
@@ -12,7 +12,12 @@ use clickscript_core::event::Category;
 use clickscript_core::ids::is_valid_id;
 use clickscript_core::offer::OfferRules;
 use clickscript_core::trigger::Binding;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::json::{self, Member};
+use crate::selector;
 
 /// The fixed, organization-wide IDs of the system events: the same in every organization and
 /// every campaign, so reports and postbacks can name them without a lookup.
@@ -154,13 +159,185 @@ pub struct Catalog {
     pub file: CatalogFile,
 }
 
-/// Reads and checks a configuration file: every problem, each with its path.
+/// Reads and checks a configuration file: every problem, each with its path (malformed JSON:
+/// its line and column).
 pub fn load(path: &Path) -> Result<Catalog, Vec<String>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
-    let file: CatalogFile =
+    let document =
         serde_json::from_str(&text).map_err(|e| vec![format!("{}: {e}", path.display())])?;
-    Catalog::build(file)
+    read(document)
+}
+
+/// Reads and checks a configuration document: every problem, each with its path. Each
+/// organization, event, campaign, binding and origin is read on its own, so that one that does
+/// not read hides nothing else, and the catalog's checks run on what did read.
+pub fn read(document: Value) -> Result<Catalog, Vec<String>> {
+    let mut reader = Reader::default();
+    let file = reader.file(document);
+    let built = file.map(|f| Catalog::build_skipping(f, &reader.skipped));
+    match (reader.errors, built) {
+        (errors, Some(Ok(catalog))) if errors.is_empty() => Ok(catalog),
+        (mut errors, Some(Err(more))) => {
+            errors.extend(more);
+            Err(errors)
+        }
+        (errors, _) => Err(errors),
+    }
+}
+
+/// What reading a document element by element left out, so that the checks of the rest name the
+/// document's paths and do not blame what referred to an element left out.
+#[derive(Debug, Default)]
+struct Skipped {
+    /// By the path of a list some of whose elements were left out: the document's index of each
+    /// element kept.
+    kept: HashMap<String, Vec<usize>>,
+    /// The IDs of the events left out.
+    events: Vec<String>,
+}
+
+impl Skipped {
+    /// The document's path of the `i`th element kept of `list`.
+    fn at(&self, list: &str, i: usize) -> String {
+        let index = self.kept.get(list).and_then(|k| k.get(i)).unwrap_or(&i);
+        format!("{list}[{index}]")
+    }
+}
+
+/// Reads a document into a [`CatalogFile`] one element at a time.
+#[derive(Default)]
+struct Reader {
+    errors: Vec<String>,
+    skipped: Skipped,
+}
+
+/// Takes the list `key` out of the object `value`, leaving an empty one in its place (so that the
+/// rest reads without it).
+fn take_list(value: &mut Value, key: &str) -> Option<Value> {
+    let slot = value.as_object_mut()?.get_mut(key)?;
+    Some(std::mem::replace(slot, Value::Array(Vec::new())))
+}
+
+impl Reader {
+    fn file(&mut self, mut value: Value) -> Option<CatalogFile> {
+        let organizations = take_list(&mut value, "organizations");
+        let file = self.object::<CatalogFile>(value, "");
+        let organizations = self.list(organizations, "organizations", Self::org);
+        file.map(|mut f| {
+            f.organizations = organizations;
+            f
+        })
+    }
+
+    fn org(&mut self, mut value: Value, at: &str) -> Option<OrgFile> {
+        let events = take_list(&mut value, "events");
+        let campaigns = take_list(&mut value, "campaigns");
+        let org = self.object::<OrgFile>(value, at);
+        let events = self.list(events, &format!("{at}.events"), Self::event);
+        let campaigns = self.list(campaigns, &format!("{at}.campaigns"), Self::campaign);
+        org.map(|mut o| {
+            o.events = events;
+            o.campaigns = campaigns;
+            o
+        })
+    }
+
+    fn event(&mut self, value: Value, at: &str) -> Option<CustomEvent> {
+        let id = value.get("id").and_then(Value::as_str).map(str::to_owned);
+        let event = self.object::<CustomEvent>(value, at);
+        if let (None, Some(id)) = (&event, id) {
+            self.skipped.events.push(id);
+        }
+        event
+    }
+
+    fn campaign(&mut self, mut value: Value, at: &str) -> Option<CampaignFile> {
+        let origins = take_list(&mut value, "allowed_origins");
+        let events = take_list(&mut value, "events");
+        let bindings = take_list(&mut value, "bindings");
+        let campaign = self.object::<CampaignFile>(value, at);
+        let allowed_origins = self.list(origins, &format!("{at}.allowed_origins"), |r, v, at| {
+            r.value::<String>(&v, at)
+        });
+        let events = self.list(events, &format!("{at}.events"), Self::event);
+        let bindings = self.list(bindings, &format!("{at}.bindings"), Self::object::<Binding>);
+        campaign.map(|mut c| {
+            c.allowed_origins = allowed_origins;
+            c.events = events;
+            c.bindings = bindings;
+            c
+        })
+    }
+
+    /// Reads each element of `list` with `read`; keeps those that read, and notes which.
+    fn list<T>(
+        &mut self,
+        list: Option<Value>,
+        at: &str,
+        mut read: impl FnMut(&mut Self, Value, &str) -> Option<T>,
+    ) -> Vec<T> {
+        let items = match list {
+            None => return Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                self.errors
+                    .push(format!("{at}: expected a list, got {}", json::kind(&other)));
+                return Vec::new();
+            }
+        };
+        let count = items.len();
+        let mut kept = Vec::new();
+        let mut read_items = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            if let Some(t) = read(self, item, &format!("{at}[{i}]")) {
+                kept.push(i);
+                read_items.push(t);
+            }
+        }
+        if kept.len() < count {
+            self.skipped.kept.insert(at.to_owned(), kept);
+        }
+        read_items
+    }
+
+    /// Reads `value`, an object, as a `T`, naming every member that does not read: each such
+    /// member is noted and taken out, and the rest read again (a member the type needs and
+    /// that did not read leaves the element out).
+    fn object<T: DeserializeOwned>(&mut self, mut value: Value, at: &str) -> Option<T> {
+        let named = |path: &str, reason: &str| match path {
+            "" => format!("the document: {reason}"),
+            path => format!("{path}: {reason}"),
+        };
+        if !value.is_object() {
+            let reason = format!("expected an object, got {}", json::kind(&value));
+            self.errors.push(named(at, &reason));
+            return None;
+        }
+        let mut taken_out = Vec::new();
+        loop {
+            let problem = match json::read::<T>(&value, at) {
+                Ok(t) => return Some(t),
+                Err(p) => p,
+            };
+            let member = match &problem.member {
+                Member::Missing(m) if taken_out.contains(m) => return None,
+                Member::Unknown(m) | Member::Wrong(m) => Some(m.clone()),
+                Member::Missing(_) | Member::None => None,
+            };
+            self.errors.push(named(&problem.path, &problem.reason));
+            let member = member?;
+            value.as_object_mut()?.remove(&member)?;
+            taken_out.push(member);
+        }
+    }
+
+    /// Reads `value` as a `T`.
+    fn value<T: DeserializeOwned>(&mut self, value: &Value, at: &str) -> Option<T> {
+        json::read(value, at)
+            .map_err(|p| self.errors.push(p.to_string()))
+            .ok()
+    }
 }
 
 /// Checks a custom event; then, if its ID is usable, whether `known` already has it.
@@ -199,11 +376,16 @@ fn def(e: &CustomEvent, scope: Scope) -> EventDef {
 impl Catalog {
     /// Builds the catalog, or returns every problem found.
     pub fn build(file: CatalogFile) -> Result<Catalog, Vec<String>> {
+        Catalog::build_skipping(file, &Skipped::default())
+    }
+
+    /// [`Catalog::build`] of what was read of a document, with the document's paths.
+    fn build_skipping(file: CatalogFile, skipped: &Skipped) -> Result<Catalog, Vec<String>> {
         let mut errors = Vec::new();
         let mut campaigns = BTreeMap::new();
         let mut org_ids = Vec::new();
         for (oi, org) in file.organizations.iter().enumerate() {
-            let op = format!("organizations[{oi}]");
+            let op = skipped.at("organizations", oi);
             if !is_valid_id(&org.id) {
                 errors.push(format!("{op}.id: {:?} is not a valid ID", org.id));
             }
@@ -226,8 +408,9 @@ impl Catalog {
                     payout: None,
                 })
                 .collect();
+            let list = format!("{op}.events");
             for (ei, e) in org.events.iter().enumerate() {
-                let path = format!("{op}.events[{ei}]");
+                let path = skipped.at(&list, ei);
                 check_event(&path, e, &org_events, &mut errors);
                 org_events.push(def(e, Scope::Org));
                 if e.conversion {
@@ -237,14 +420,16 @@ impl Catalog {
                     inactive.push(e.id.clone());
                 }
             }
+            let list = format!("{op}.campaigns");
             for (ci, c) in org.campaigns.iter().enumerate() {
-                let cp = format!("{op}.campaigns[{ci}]");
+                let cp = skipped.at(&list, ci);
                 if !is_valid_id(&c.id) {
                     errors.push(format!("{cp}.id: {:?} is not a valid ID", c.id));
                 }
                 if campaigns.contains_key(&c.id) {
                     errors.push(format!("{cp}.id: {:?} is defined twice", c.id));
                 }
+                let list = format!("{cp}.allowed_origins");
                 for (i, o) in c.allowed_origins.iter().enumerate() {
                     let ok = o == "*"
                         || ((o.starts_with("http://") || o.starts_with("https://"))
@@ -252,15 +437,17 @@ impl Catalog {
                             && o.splitn(4, '/').count() == 3);
                     if !ok {
                         errors.push(format!(
-                            "{cp}.allowed_origins[{i}]: {o:?} must be scheme://host[:port] with no path, or *"
+                            "{}: {o:?} must be scheme://host[:port] with no path, or *",
+                            skipped.at(&list, i)
                         ));
                     }
                 }
                 let mut events = org_events.clone();
                 let mut conversions = org_conversions.clone();
                 let mut inactive = inactive.clone();
+                let list = format!("{cp}.events");
                 for (ei, e) in c.events.iter().enumerate() {
-                    let path = format!("{cp}.events[{ei}]");
+                    let path = skipped.at(&list, ei);
                     check_event(&path, e, &events, &mut errors);
                     // Event IDs are unique in the organization: a campaign-level event may not
                     // take the ID of another campaign's.
@@ -290,11 +477,14 @@ impl Catalog {
                     ));
                 }
                 events.retain(|e| !inactive.contains(&e.id));
-                // The core's checks of each part, by path.
-                let mut checks = Vec::new();
+                // The checks of each part (the core's, and the selectors' parsing), by path.
+                let mut parts = Vec::new();
+                let list = format!("{cp}.bindings");
                 for (bi, b) in c.bindings.iter().enumerate() {
-                    let at = format!("{cp}.bindings[{bi}]");
-                    if !events.iter().any(|e| e.id == b.event) {
+                    let at = skipped.at(&list, bi);
+                    // An event left out for not reading is not this binding's fault.
+                    let unread = skipped.events.contains(&b.event);
+                    if !unread && !events.iter().any(|e| e.id == b.event) {
                         let why = if inactive.contains(&b.event) {
                             "is inactive"
                         } else {
@@ -302,7 +492,21 @@ impl Catalog {
                         };
                         errors.push(format!("{at}.event: {:?} {why}", b.event));
                     }
+                    let mut checks = Vec::new();
                     b.trigger.validate(&format!("{at}.trigger"), &mut checks);
+                    if let Some(s) = selector::of_trigger(&b.trigger) {
+                        if let Err(why) = selector::check(s) {
+                            // One message a selector: the parser's, in place of the core's.
+                            let path = format!("{at}.trigger.selector");
+                            checks.retain(|e| e.path != path);
+                            parts.push(format!("{path}: {s:?} is not a valid CSS selector: {why}"));
+                        }
+                    }
+                    parts.extend(
+                        checks
+                            .into_iter()
+                            .map(|e| format!("{}: {}", e.path, e.reason)),
+                    );
                 }
                 let config = Config {
                     campaign: c.id.clone(),
@@ -320,13 +524,15 @@ impl Catalog {
                     },
                     events,
                 };
+                let mut checks = Vec::new();
                 c.capture.validate(&format!("{cp}.capture"), &mut checks);
                 c.offers.validate(&format!("{cp}.offers"), &mut checks);
-                errors.extend(
+                parts.extend(
                     checks
                         .into_iter()
                         .map(|e| format!("{}: {}", e.path, e.reason)),
                 );
+                errors.extend(parts);
                 // The core's own checks (cookie days, ...) with the campaign's path in front.
                 let mut probe = config.clone();
                 probe.collector = "http://collector".into();
@@ -363,6 +569,11 @@ mod tests {
 
     fn parse(json: &str) -> Result<Catalog, Vec<String>> {
         Catalog::build(serde_json::from_str(json).unwrap())
+    }
+
+    /// What `collector check` does: reads the document element by element, then builds.
+    fn read_text(json: &str) -> Result<Catalog, Vec<String>> {
+        read(serde_json::from_str(json).unwrap())
     }
 
     #[test]
@@ -425,6 +636,29 @@ mod tests {
     }
 
     #[test]
+    fn selectors_are_parsed_and_each_bad_one_named_once() {
+        let errors = parse(
+            r##"{"organizations":[{"id":"o","campaigns":[{"id":"a","bindings":[
+              {"event":"base","trigger":{"on":"click","selector":"form:has(input:checked) > button:not(:disabled)"}},
+              {"event":"base","trigger":{"on":"seen","selector":"a[x"}},
+              {"event":"base","trigger":{"on":"submit","selector":"#quote:hovr","conditions":[{"field":"","test":"present"}]}},
+              {"event":"base","trigger":{"on":"form_abandoned","selector":"form::after"}},
+              {"event":"base","trigger":{"on":"field_completed","selector":"input[name=1]"}}]}]}]}"##,
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "organizations[0].campaigns[0].bindings[1].trigger.selector: \"a[x\" is not a valid CSS selector: a bracket, parenthesis, quote or escape is left open at its end",
+                "organizations[0].campaigns[0].bindings[2].trigger.selector: \"#quote:hovr\" is not a valid CSS selector: unknown pseudo-class \":hovr\"",
+                "organizations[0].campaigns[0].bindings[2].trigger.conditions[0].field: must name a form field",
+                "organizations[0].campaigns[0].bindings[3].trigger.selector: \"form::after\" is not a valid CSS selector: \"::after\" is a pseudo-element, which no element matches",
+                "organizations[0].campaigns[0].bindings[4].trigger.selector: \"input[name=1]\" is not a valid CSS selector: an attribute's value must be a name or a quoted string",
+            ]
+        );
+    }
+
+    #[test]
     fn capture_rules_are_read_checked_and_kept() {
         let ok = parse(
             r#"{"organizations":[{"id":"o","campaigns":[{"id":"a",
@@ -472,6 +706,54 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errors, ["organizations[0].campaigns[1].events[0].id: \"sale\" is already an event of campaign \"a\""]);
+    }
+
+    #[test]
+    fn every_problem_of_a_document_is_named_in_one_reading() {
+        let errors = read_text(
+            r##"{"organizations":[{"id":"o","colour":"red","shade":1,
+              "events":[{"id":"ok","category":"lead"},{"id":"signup","category":"leed"},
+                {"id":"x y","category":"click"},"nope"],
+              "campaigns":[{"id":"c","cookie_days":"many","allowed_origins":["ftp://x",5,"https://ok.example"],
+                "bindings":[{"event":"signup","trigger":{"on":"api"}},{"event":"ok","trigger":{"on":"hover"}},
+                  {"event":"missing","trigger":{"on":"click","selector":"a","colour":2}},
+                  {"event":"ghost","trigger":{"on":"api"}}]}]}]}"##,
+        )
+        .unwrap_err();
+        let expected = [
+            "organizations[0].colour: unknown field, expected one of \"id\", \"name\", \"events\", \"campaigns\"",
+            "organizations[0].shade: unknown field, expected one of \"id\", \"name\", \"events\", \"campaigns\"",
+            "organizations[0].events[1].category: unknown variant \"leed\", expected one of \"lead\", \"engagement\", \"click\", \"conversion\"",
+            "organizations[0].events[3]: expected an object, got a string",
+            "organizations[0].campaigns[0].cookie_days: expected a whole number of 0 or more, got the string \"many\"",
+            "organizations[0].campaigns[0].allowed_origins[1]: expected a string, got the number 5",
+            "organizations[0].campaigns[0].bindings[1].trigger.on: unknown variant \"hover\", expected one of",
+            "organizations[0].campaigns[0].bindings[2].trigger.colour: unknown field",
+            // The checks of what did read, with the document's indices.
+            "organizations[0].events[2].id: \"x y\" must be",
+            "organizations[0].campaigns[0].allowed_origins[0]: \"ftp://x\" must be scheme://host[:port]",
+            "organizations[0].campaigns[0].bindings[3].event: \"ghost\" is not an event of this campaign",
+        ];
+        for (got, want) in errors.iter().zip(expected) {
+            assert!(
+                got.starts_with(want),
+                "{got:?} is not {want:?} in {errors:#?}"
+            );
+        }
+        // The binding to "signup", which did not read, is not blamed for it.
+        assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+        assert_eq!(
+            read_text("[1]").unwrap_err(),
+            ["the document: expected an object, got a list"]
+        );
+        assert_eq!(
+            read_text(r#"{"organisations":[]}"#).unwrap_err(),
+            [
+                "organisations: unknown field, expected \"organizations\"",
+                "the document: missing field \"organizations\""
+            ]
+        );
+        assert!(read_text(r#"{"organizations":[{"id":"o"}]}"#).is_ok());
     }
 
     #[test]

@@ -6,6 +6,10 @@ pub mod auth;
 pub mod catalog;
 pub mod dashboard;
 pub mod ingest;
+pub mod json;
+pub mod refused_origins;
+pub mod rejections;
+pub mod selector;
 pub mod server;
 pub mod store;
 
@@ -14,7 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -28,6 +32,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use catalog::Catalog;
+use rejections::{Path, Query};
 use store::{Inserted, Store};
 
 /// The clickscript's wasm package, under the collector's URL, as the loader completes it
@@ -217,6 +222,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/leads/{txn}", get(lead))
         .merge(admin::routes())
         .merge(dashboard::routes())
+        .merge(rejections::unknown_routes())
         .route_service("/clickscript.js", static_loader)
         .route_service("/fallback.js", fallback)
         .nest_service(
@@ -227,6 +233,7 @@ pub fn router(app: App) -> Router {
                 .layer(short_cache)
                 .service(pkg),
         )
+        .method_not_allowed_fallback(rejections::method_not_allowed)
         .fallback_service(tower::ServiceBuilder::new().layer(anyone).service(www))
         .with_state(app)
 }
@@ -427,6 +434,7 @@ async fn ingest_batch(
     }
     if let Some(o) = origin {
         if !campaign.allows(o) {
+            refused_origins::log(&env.cid, o);
             return fail(
                 StatusCode::FORBIDDEN,
                 format!(

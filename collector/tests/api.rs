@@ -514,3 +514,74 @@ async fn the_package_and_the_loader_are_served_compressed() {
         .unwrap();
     assert!(js.starts_with("var cfg = {"), "{js}");
 }
+
+#[tokio::test]
+async fn every_error_answer_of_the_api_is_json() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("page.html"), "<p>a page</p>").unwrap();
+    let app = app(&dir);
+    // (With a credential: without one, the answer is the 401, whatever else is wrong.)
+    let (s, v, h) = read(&app, "/v1/campaigns/c1/events?after=abc").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"], "query: after: invalid digit found in string");
+    assert_eq!(h[header::CONTENT_TYPE], "application/json");
+    let (s, v, _) = read(&app, "/v1/campaigns/c1/events?after=0&limit=5").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["events"], json!([]));
+
+    for (method, path) in [
+        ("GET", "/v1/nope"),
+        ("POST", "/v1/campaigns/c1/nope"),
+        ("GET", "/admin/nope"),
+        ("DELETE", "/admin/orgs/o"),
+        ("GET", "/v1"),
+        ("GET", "/admin/"),
+    ] {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let (s, v, _) = send(&app, req).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{method} {path}");
+        assert_eq!(
+            v["error"],
+            format!("no route for {method} {path}"),
+            "{method} {path}"
+        );
+    }
+
+    for path in ["/v1/leads/%FF", "/admin/campaigns/%FF"] {
+        let (s, v, _) = read(&app, path).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}");
+        let e = v["error"].as_str().unwrap_or_default();
+        assert!(
+            e.starts_with("path: ") && e.contains("UTF-8"),
+            "{path}: {v}"
+        );
+    }
+
+    let (s, v, h) = get(&app, "/v1/events").await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(v["error"], "/v1/events does not take GET");
+    let allow = h[header::ALLOW].to_str().unwrap();
+    assert!(
+        allow.contains("POST") && allow.contains("OPTIONS"),
+        "{allow}"
+    );
+    let req = Request::post("/admin/catalog").body(Body::empty()).unwrap();
+    let (s, v, _) = send(&app, req).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(v["error"], "/admin/catalog does not take POST");
+
+    // Elsewhere the static files answer, as before.
+    let res = app
+        .clone()
+        .oneshot(Request::get("/page.html").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&page[..], b"<p>a page</p>");
+    assert_eq!(get(&app, "/nope.html").await.0, StatusCode::NOT_FOUND);
+}

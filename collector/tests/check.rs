@@ -37,7 +37,7 @@ fn a_broken_file_prints_every_error_with_its_path_and_fails() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     for expected in [
         "error: organizations[0].events[0].id: \"base\" is a system event ID",
-        "error: organizations[0].campaigns[0].bindings[0].trigger.selector: is not a plausible CSS selector",
+        "error: organizations[0].campaigns[0].bindings[0].trigger.selector: \"a[x\" is not a valid CSS selector: a bracket, parenthesis, quote or escape is left open at its end",
         "error: organizations[0].campaigns[0].cookie_days: must be between 1 and 400",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in\n{stderr}");
@@ -46,17 +46,43 @@ fn a_broken_file_prints_every_error_with_its_path_and_fails() {
 }
 
 #[test]
+fn every_problem_of_a_file_is_printed_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        r##"{"organizations":[{"id":"o","colour":"red",
+          "events":[{"id":"signup","category":"lead"},{"id":"quote","category":"engagement"},{"id":"sale","category":"leed"}],
+          "campaigns":[{"id":"c","allowed_origins":["https://ok.example"],
+                        "bindings":[{"event":"signup","trigger":{"on":"click","selector":"ul > li:nth-child(2n+1) button:not(:disabled)"}},
+                                    {"event":"quote","trigger":{"on":"seen","selector":"#pricing:hovr"}}]},
+                       {"id":"d","allowed_origins":["https://lp.example/landing"],"cookie_days":900}]}]}"##,
+    );
+    let out = collector().arg("check").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = [
+        "error: organizations[0].colour: unknown field, expected one of \"id\", \"name\", \"events\", \"campaigns\"",
+        "error: organizations[0].events[2].category: unknown variant \"leed\", expected one of \"lead\", \"engagement\", \"click\", \"conversion\"",
+        "error: organizations[0].campaigns[0].bindings[1].trigger.selector: \"#pricing:hovr\" is not a valid CSS selector: unknown pseudo-class \":hovr\"",
+        "error: organizations[0].campaigns[1].allowed_origins[0]: \"https://lp.example/landing\" must be scheme://host[:port] with no path, or *",
+        "error: organizations[0].campaigns[1].cookie_days: must be between 1 and 400",
+    ];
+    assert_eq!(stderr.lines().collect::<Vec<_>>(), expected);
+}
+
+#[test]
 fn malformed_json_names_the_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(
         &dir,
-        "{\"organizations\": [\n  {\"id\": \"o\", \"colour\": 1}\n]}",
+        "{\"organizations\": [\n  {\"id\": \"o\" \"name\": \"O\"}\n]}",
     );
     let out = collector().arg("check").arg(&file).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("unknown field `colour`") && stderr.contains("line 2"),
+        stderr.starts_with(&format!("error: {}: expected", file.display()))
+            && stderr.contains("line 2 column 14"),
         "{stderr}"
     );
     let missing = collector()

@@ -93,7 +93,9 @@ test('a page-load trigger with a URL pattern fires on matching pages only; debug
   const first = await open(context, '?step=form&pt_debug=1');
   let events = await settle(first.page, first.txn);
   assert.equal(count(events, 'thanks_view'), 0);
-  assert.ok(first.logs.some((l) => l.includes('binding left out') && l.includes('no-such-pseudo-class')), first.logs.join('\n'));
+  // `.cta[data-variant="b" s]`: valid (the collector's parser and Firefox take the case-sensitive
+  // flag), but not in Chromium, so the page leaves its binding out.
+  assert.ok(first.logs.some((l) => l.includes('binding left out') && l.includes('data-variant="b" s]')), first.logs.join('\n'));
   const thanks = await open(context, '?step=thanks');
   assert.equal(thanks.txn, first.txn);
   events = await settle(thanks.page, thanks.txn);
