@@ -14,6 +14,8 @@ use clickscript_core::offer::OfferRules;
 use clickscript_core::trigger::Binding;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::postback::Postback;
 use serde_json::Value;
 
 use crate::json::{self, Member};
@@ -122,7 +124,16 @@ pub struct CampaignFile {
     /// Its offer domains, whose links carry the lead.
     #[serde(default)]
     pub offers: OfferRules,
+    /// Server-to-server calls made when one of its events is stored for the first time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub postbacks: Vec<Postback>,
+    /// The secret its postbacks are signed with (HMAC-SHA256); required with postbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postback_secret: Option<String>,
 }
+
+/// The shortest postback secret taken: 16 bytes, as random as the operator can make them.
+pub const MIN_SECRET_LEN: usize = 16;
 
 /// A campaign ready to serve and to validate events against.
 #[derive(Clone, Debug)]
@@ -141,6 +152,10 @@ pub struct Campaign {
     pub capture: CaptureRules,
     /// Its offer link rules, served beside the configuration.
     pub offers: OfferRules,
+    /// Its postbacks (never served to pages).
+    pub postbacks: Vec<Postback>,
+    /// Their signing secret (never served to pages).
+    pub postback_secret: Option<String>,
 }
 
 impl Campaign {
@@ -508,6 +523,32 @@ impl Catalog {
                             .map(|e| format!("{}: {}", e.path, e.reason)),
                     );
                 }
+                let list = format!("{cp}.postbacks");
+                for (pi, pb) in c.postbacks.iter().enumerate() {
+                    let at = format!("{list}[{pi}]");
+                    if !skipped.events.contains(&pb.event)
+                        && !events.iter().any(|e| e.id == pb.event)
+                    {
+                        let why = if inactive.contains(&pb.event) {
+                            "is inactive"
+                        } else {
+                            "is not an event of this campaign"
+                        };
+                        errors.push(format!("{at}.event: {:?} {why}", pb.event));
+                    }
+                    for (field, why) in crate::postback::check(pb) {
+                        errors.push(format!("{at}.{field}: {why}"));
+                    }
+                }
+                match &c.postback_secret {
+                    Some(secret) if secret.len() < MIN_SECRET_LEN => errors.push(format!(
+                        "{cp}.postback_secret: at least {MIN_SECRET_LEN} characters (e.g. openssl rand -hex 32)"
+                    )),
+                    None if !c.postbacks.is_empty() => errors.push(format!(
+                        "{cp}.postback_secret: required with postbacks, to sign them (e.g. openssl rand -hex 32)"
+                    )),
+                    _ => {}
+                }
                 let config = Config {
                     campaign: c.id.clone(),
                     collector: String::new(),
@@ -551,6 +592,8 @@ impl Catalog {
                         bindings: c.bindings.clone(),
                         capture: c.capture.clone(),
                         offers: c.offers.clone(),
+                        postbacks: c.postbacks.clone(),
+                        postback_secret: c.postback_secret.clone(),
                     },
                 );
             }

@@ -173,7 +173,9 @@ pub fn event(raw: &RawValue, campaign: &Campaign, now_ms: u64) -> Result<NewEven
         uid: e.uid.clone(),
         error: err.to_string(),
     })?;
+    let postbacks = crate::postback::calls(&campaign.postbacks, &e, &campaign.config.campaign);
     Ok(NewEvent {
+        postbacks,
         category: e.category.as_str(),
         campaign: campaign.config.campaign.clone(),
         once,

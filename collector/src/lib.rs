@@ -5,8 +5,10 @@ pub mod admin;
 pub mod auth;
 pub mod catalog;
 pub mod dashboard;
+pub mod deliver;
 pub mod ingest;
 pub mod json;
+pub mod postback;
 pub mod refused_origins;
 pub mod rejections;
 pub mod selector;
@@ -102,6 +104,8 @@ pub struct App {
     pub allowed_hosts: Vec<String>,
     /// Token of the admin API; the admin API is off without one.
     pub admin_token: Option<String>,
+    /// Wakes the postback worker when ingest queued calls.
+    pub postbacks: Arc<tokio::sync::Notify>,
     /// Ingest's rate limits per client address and per campaign.
     pub rates: Arc<server::RateLimits>,
     /// Proxies (load balancers) whose `X-Forwarded-For` names the client.
@@ -124,6 +128,17 @@ fn now_ms() -> u64 {
 }
 
 impl App {
+    /// The refusal of `reader` asking for campaign `id`, if it may not read it: 403 for another
+    /// organization's campaign and for one nobody has alike; 404 only for the admin.
+    pub fn refuse_campaign(&self, reader: &auth::Reader, id: &str) -> Option<Response> {
+        let org = self.campaign(id).map(|c| c.org);
+        if !reader.may_read(org.as_deref()) {
+            return Some(auth::forbidden(&format!("campaign {id:?}")));
+        }
+        org.is_none()
+            .then(|| error(StatusCode::NOT_FOUND, format!("unknown campaign {id:?}")))
+    }
+
     fn campaign(&self, id: &str) -> Option<catalog::Campaign> {
         let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
         catalog.campaigns.get(id).cloned()
@@ -220,6 +235,10 @@ pub fn router(app: App) -> Router {
         .route("/v1/campaigns", get(campaigns))
         .route("/v1/campaigns/{campaign}/events", get(campaign_events))
         .route("/v1/leads/{txn}", get(lead))
+        .route(
+            "/v1/campaigns/{campaign}/postbacks",
+            get(campaign_postbacks),
+        )
         .merge(admin::routes())
         .merge(dashboard::routes())
         .merge(rejections::unknown_routes())
@@ -454,6 +473,7 @@ async fn ingest_batch(
         }
     }
     let uids: Vec<String> = valid.iter().map(|e| e.uid.clone()).collect();
+    let calls = valid.iter().any(|e| !e.postbacks.is_empty());
     let inserted = match app.store.insert_batch(valid).await {
         Ok(i) => i,
         Err(e) => {
@@ -464,6 +484,9 @@ async fn ingest_batch(
             )
         }
     };
+    if calls && inserted.contains(&Inserted::New) {
+        app.postbacks.notify_one();
+    }
     for (uid, result) in uids.into_iter().zip(inserted) {
         match result {
             Inserted::New => reply.accepted.push(uid),
@@ -539,15 +562,8 @@ async fn campaign_events(
     Path(campaign): Path<String>,
     Query(page): Query<Page>,
 ) -> Response {
-    let org = app.campaign(&campaign).map(|c| c.org);
-    if !reader.may_read(org.as_deref()) {
-        return auth::forbidden(&format!("campaign {campaign:?}"));
-    }
-    if org.is_none() {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("unknown campaign {campaign:?}"),
-        );
+    if let Some(refusal) = app.refuse_campaign(&reader, &campaign) {
+        return refusal;
     }
     let after = page.after.unwrap_or(0);
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
@@ -557,6 +573,42 @@ async fn campaign_events(
         .await
     {
         Ok(events) => Json(json!({ "events": events })).into_response(),
+        Err(e) => unavailable(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PostbackQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/campaigns/{campaign}/postbacks?status=&limit=`: the campaign's postback calls,
+/// newest first, each with every attempt (time, status, latency, error).
+async fn campaign_postbacks(
+    State(app): State<App>,
+    reader: auth::Reader,
+    Path(campaign): Path<String>,
+    Query(q): Query<PostbackQuery>,
+) -> Response {
+    if let Some(refusal) = app.refuse_campaign(&reader, &campaign) {
+        return refusal;
+    }
+    if let Some(s) = q.status.as_deref() {
+        if !["pending", "delivered", "failed"].contains(&s) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "status: one of pending, delivered, failed",
+            );
+        }
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    match app
+        .store
+        .read(move |c| store::campaign_postbacks(c, &campaign, q.status.as_deref(), limit))
+        .await
+    {
+        Ok(calls) => Json(json!({ "postbacks": calls })).into_response(),
         Err(e) => unavailable(&e),
     }
 }

@@ -9,6 +9,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use collector::deliver::{Settings, Worker};
+use collector::postback::Policy;
 use collector::server::{harden, stop_signal, BoundedListener, Limits, Peer, RateLimits};
 use collector::store::{Durability, Store, StoreOptions};
 use collector::{catalog, router, App, CONFIG_PLACEHOLDER};
@@ -69,6 +71,19 @@ struct Cli {
     /// the client is the address it put in X-Forwarded-For (rate limits are per client).
     #[arg(long = "trusted-proxy")]
     trusted_proxies: Vec<IpAddr>,
+    /// Postback calls in flight at once.
+    #[arg(long, default_value_t = 8)]
+    postback_concurrency: usize,
+    /// Longest a postback call may take, in seconds.
+    #[arg(long, default_value_t = 10)]
+    postback_timeout: u64,
+    /// Attempts per postback call, the first included, before it is given up.
+    #[arg(long, default_value_t = 10)]
+    postback_attempts: u32,
+    /// The wait after a postback's first failed attempt, in ms; it doubles after each (jittered,
+    /// at most an hour, never less than the receiver's Retry-After).
+    #[arg(long, default_value_t = 5000)]
+    postback_backoff_ms: u64,
     /// Ingest batches per second for one campaign (bursts of 5x).
     #[arg(long, default_value_t = 5000)]
     rate_per_campaign: u32,
@@ -202,8 +217,24 @@ async fn main() -> ExitCode {
             forget.forget_idle();
         }
     });
+    let catalog = Arc::new(RwLock::new(catalog));
+    let worker = Worker::start(
+        store.clone(),
+        catalog.clone(),
+        Settings {
+            concurrency: cli.postback_concurrency.max(1),
+            timeout: Duration::from_secs(cli.postback_timeout.max(1)),
+            policy: Policy {
+                attempts: cli.postback_attempts.max(1),
+                base: Duration::from_millis(cli.postback_backoff_ms.max(1)),
+                ..Policy::default()
+            },
+            ..Settings::default()
+        },
+    );
     let app = App {
-        catalog: Arc::new(RwLock::new(catalog)),
+        catalog,
+        postbacks: worker.wake.clone(),
         store,
         loader: Arc::new(loader),
         www: cli.www,
@@ -232,9 +263,13 @@ async fn main() -> ExitCode {
     );
     let service = harden(router(app), &limits).into_make_service_with_connect_info::<Peer>();
     let serve = axum::serve(listener, service).with_graceful_shutdown(stop_signal());
-    if let Err(e) = serve.await {
+    let served = serve.await;
+    // Calls in flight finish; the rest stay pending for the next start.
+    worker.stop().await;
+    if let Err(e) = served {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
+    println!("stopped");
     ExitCode::SUCCESS
 }

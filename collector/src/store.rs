@@ -12,6 +12,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 
 use crate::catalog::{Catalog, CatalogFile};
+use crate::postback::Call;
 
 /// A storage error.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +109,8 @@ pub struct NewEvent {
     pub ts: u64,
     /// The event as JSON.
     pub body: String,
+    /// The postback calls its first storage makes (none for a duplicate).
+    pub postbacks: Vec<Call>,
 }
 
 /// Whether an insert stored the event or found it stored already.
@@ -160,6 +163,23 @@ CREATE INDEX IF NOT EXISTS events_campaign ON events (campaign_id, seq);
 CREATE TABLE IF NOT EXISTS api_keys (
   id TEXT PRIMARY KEY, org_id TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL,
   created_at INTEGER NOT NULL, revoked_at INTEGER);
+-- Postbacks (postback.rs, deliver.rs): one row per stored event and postback, written in the
+-- event's own transaction; a worker calls it until delivered or given up, each attempt recorded.
+CREATE TABLE IF NOT EXISTS postbacks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_uid TEXT NOT NULL, postback TEXT NOT NULL,
+  campaign_id TEXT NOT NULL, event_id TEXT NOT NULL, txn TEXT NOT NULL,
+  method TEXT NOT NULL, url TEXT NOT NULL, body TEXT, content_type TEXT,
+  status TEXT NOT NULL DEFAULT 'pending', -- pending, delivered, failed
+  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, locked_until INTEGER,
+  created_at INTEGER NOT NULL, done_at INTEGER, last_status INTEGER, last_error TEXT,
+  UNIQUE (event_uid, postback));
+CREATE INDEX IF NOT EXISTS postbacks_due ON postbacks (status, next_at);
+CREATE INDEX IF NOT EXISTS postbacks_campaign ON postbacks (campaign_id, id);
+CREATE TABLE IF NOT EXISTS postback_attempts (
+  postback_id INTEGER NOT NULL, at INTEGER NOT NULL, status INTEGER, latency_ms INTEGER NOT NULL,
+  error TEXT);
+CREATE INDEX IF NOT EXISTS postback_attempts_of ON postback_attempts (postback_id, at);
 -- Dashboard sessions: the digest of the cookie, and what signed in (the admin token's digest or a key).
 CREATE TABLE IF NOT EXISTS sessions (
   digest TEXT PRIMARY KEY, admin_digest TEXT, key_id TEXT, expires_at INTEGER NOT NULL);
@@ -382,6 +402,9 @@ fn insert_in(conn: &Connection, events: &[NewEvent]) -> Result<Vec<Inserted>, St
             once_key,
             e.body
         ])?;
+        if n == 1 && !e.postbacks.is_empty() {
+            queue_postbacks(conn, e, received)?;
+        }
         out.push(if n == 1 {
             Inserted::New
         } else {
@@ -389,6 +412,171 @@ fn insert_in(conn: &Connection, events: &[NewEvent]) -> Result<Vec<Inserted>, St
         });
     }
     Ok(out)
+}
+
+/// Queues an event's postback calls, in the transaction that stores the event: both or neither.
+fn queue_postbacks(conn: &Connection, e: &NewEvent, now: i64) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO postbacks (event_uid, postback, campaign_id, event_id, txn, method, url, body, content_type, next_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+    )?;
+    for call in &e.postbacks {
+        stmt.execute(params![
+            e.uid,
+            call.postback,
+            e.campaign,
+            e.event_id,
+            e.txn,
+            call.method.as_str(),
+            call.url,
+            call.body,
+            call.content_type.map(|t| t.as_str()),
+            now
+        ])?;
+    }
+    Ok(())
+}
+
+/// A postback call due, as the worker claimed it.
+#[derive(Clone, Debug)]
+pub struct DueCall {
+    /// Row ID.
+    pub id: i64,
+    /// Campaign (whose secret signs it).
+    pub campaign: String,
+    /// The event's uid and the postback's key: what the receiver may deduplicate on.
+    pub idempotency_key: String,
+    /// Method.
+    pub method: String,
+    /// URL.
+    pub url: String,
+    /// Body.
+    pub body: Option<String>,
+    /// Content type of the body.
+    pub content_type: Option<String>,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// What became of an attempt, to record.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// When it was made (ms).
+    pub at: i64,
+    /// The HTTP status, if one came.
+    pub status: Option<u16>,
+    /// How long it took.
+    pub latency_ms: i64,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+    /// Next state: `None` to retry at `next_at`, else `delivered` or `failed`.
+    pub done: Option<&'static str>,
+    /// When to try again (ms), for a retry.
+    pub next_at: i64,
+}
+
+/// Claims up to `limit` due calls for `lease_ms` (another worker skips them meanwhile).
+pub fn claim_postbacks(
+    conn: &Connection,
+    now: i64,
+    limit: i64,
+    lease_ms: i64,
+) -> Result<Vec<DueCall>, StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let due = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, campaign_id, event_uid || ':' || postback, method, url, body, content_type, attempts
+               FROM postbacks
+              WHERE status = 'pending' AND next_at <= ?1 AND (locked_until IS NULL OR locked_until <= ?1)
+              ORDER BY next_at LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now, limit], |r| {
+            Ok(DueCall {
+                id: r.get(0)?,
+                campaign: r.get(1)?,
+                idempotency_key: r.get(2)?,
+                method: r.get(3)?,
+                url: r.get(4)?,
+                body: r.get(5)?,
+                content_type: r.get(6)?,
+                attempts: r.get(7)?,
+            })
+        })?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    {
+        let mut lock = tx.prepare_cached("UPDATE postbacks SET locked_until = ?2 WHERE id = ?1")?;
+        for call in &due {
+            lock.execute(params![call.id, now + lease_ms])?;
+        }
+    }
+    tx.commit()?;
+    Ok(due)
+}
+
+/// Records an attempt and what follows it, and releases the claim.
+pub fn record_attempt(conn: &Connection, id: i64, a: &Attempt) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
+        "INSERT INTO postback_attempts (postback_id, at, status, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, a.at, a.status, a.latency_ms, a.error],
+    )?;
+    tx.execute(
+        "UPDATE postbacks SET attempts = attempts + 1, locked_until = NULL, last_status = ?2, last_error = ?3,
+                status = COALESCE(?4, status), next_at = ?5, done_at = CASE WHEN ?4 IS NULL THEN NULL ELSE ?6 END
+          WHERE id = ?1",
+        params![id, a.status, a.error, a.done, a.next_at, a.at],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Releases every claim (at start, and when the worker stops): whatever a stopped worker had
+/// claimed but not called is due again.
+pub fn release_postbacks(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE postbacks SET locked_until = NULL WHERE locked_until IS NOT NULL AND status = 'pending'",
+        [],
+    )?)
+}
+
+/// A campaign's postback calls, newest first, each with its attempts (`status` filters).
+pub fn campaign_postbacks(
+    conn: &Connection,
+    campaign: &str,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Value>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, event_uid, postback, event_id, txn, method, url, body, status, attempts, next_at, created_at, done_at, last_status, last_error
+           FROM postbacks WHERE campaign_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3",
+    )?;
+    let mut calls: Vec<(i64, Value)> = stmt
+        .query_map(params![campaign, status, limit], |r| {
+            let id: i64 = r.get(0)?;
+            Ok((id, serde_json::json!({
+                "id": id, "event_uid": r.get::<_, String>(1)?, "postback": r.get::<_, String>(2)?,
+                "event_id": r.get::<_, String>(3)?, "transaction": r.get::<_, String>(4)?,
+                "method": r.get::<_, String>(5)?, "url": r.get::<_, String>(6)?, "body": r.get::<_, Option<String>>(7)?,
+                "status": r.get::<_, String>(8)?, "attempts": r.get::<_, i64>(9)?, "next_at": r.get::<_, i64>(10)?,
+                "created_at": r.get::<_, i64>(11)?, "done_at": r.get::<_, Option<i64>>(12)?,
+                "last_status": r.get::<_, Option<i64>>(13)?, "last_error": r.get::<_, Option<String>>(14)?,
+            })))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut attempts = conn.prepare_cached(
+        "SELECT at, status, latency_ms, error FROM postback_attempts WHERE postback_id = ?1 ORDER BY at",
+    )?;
+    for (id, call) in &mut calls {
+        let list: Vec<Value> = attempts
+            .query_map(params![*id], |r| {
+                Ok(serde_json::json!({"at": r.get::<_, i64>(0)?, "status": r.get::<_, Option<i64>>(1)?,
+                    "latency_ms": r.get::<_, i64>(2)?, "error": r.get::<_, Option<String>>(3)?}))
+            })?
+            .collect::<Result<_, _>>()?;
+        call["attempt_log"] = Value::Array(list);
+    }
+    Ok(calls.into_iter().map(|(_, v)| v).collect())
 }
 
 /// The writer thread: takes the next batch, and every batch waiting behind it (up to

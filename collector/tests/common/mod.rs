@@ -32,16 +32,31 @@ pub fn hardened(dir: &tempfile::TempDir, admin_token: Option<&str>, limits: &Lim
     harden(router(state(dir, admin_token, limits)), limits)
 }
 
-/// The test collector's state.
-pub fn state(dir: &tempfile::TempDir, admin_token: Option<&str>, limits: &Limits) -> App {
-    let file = serde_json::from_value(json!({"organizations":[{"id":"o",
+/// The test catalog: campaigns c1, c2, c3 (only the Base Event under GPC) of organization `o`,
+/// campaign p1 of organization `p`.
+pub fn catalog_json() -> Value {
+    json!({"organizations":[{"id":"o",
         "events":[{"id":"quote","category":"engagement","multi":true}],
         "campaigns":[{"id":"c1","allowed_origins":[ORIGIN],"events":[{"id":"only_c1","category":"conversion"}],
                       "bindings":[{"event":"only_c1","trigger":{"on":"click","selector":"#buy"}}]},
                      {"id":"c2","allowed_origins":[ORIGIN]},
                      {"id":"c3","allowed_origins":[ORIGIN],"gpc":"base_only"}]},
-        {"id":"p","campaigns":[{"id":"p1","allowed_origins":[ORIGIN]}]}]}))
-    .unwrap();
+        {"id":"p","campaigns":[{"id":"p1","allowed_origins":[ORIGIN]}]}]})
+}
+
+/// The test collector's state.
+pub fn state(dir: &tempfile::TempDir, admin_token: Option<&str>, limits: &Limits) -> App {
+    state_with(dir, admin_token, limits, catalog_json())
+}
+
+/// The test collector's state with another catalog.
+pub fn state_with(
+    dir: &tempfile::TempDir,
+    admin_token: Option<&str>,
+    limits: &Limits,
+    catalog: Value,
+) -> App {
+    let file = serde_json::from_value(catalog).unwrap();
     let catalog = catalog::Catalog::build(file).unwrap();
     let store = Store::open(&dir.path().join("t.db")).unwrap();
     store.save_catalog(&catalog).unwrap();
@@ -55,6 +70,7 @@ pub fn state(dir: &tempfile::TempDir, admin_token: Option<&str>, limits: &Limits
         public_url: Some("http://collector.test".into()),
         allowed_hosts: vec!["127.0.0.1:8080".into()],
         rates: RateLimits::new(limits),
+        postbacks: Default::default(),
         trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
         admin_token: admin_token.map(str::to_owned),
         paused: Arc::new(AtomicU32::new(0)),
@@ -156,4 +172,81 @@ pub fn chunk_body(chunk: &[u8], polled: Arc<std::sync::atomic::AtomicBool>, stal
         }
     }
     Body::from_stream(Chunk(chunk.to_vec(), polled, stall, false))
+}
+
+/// The collector binary running; killed when dropped, a failed assertion included.
+pub struct Running {
+    /// The process.
+    pub child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Its standard output, from the line after the one naming its address.
+    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Running {
+    /// Starts the collector binary on a free port with `config` (written to `dir`), the database
+    /// `dir/t.db`, a stand-in loader, and `args`.
+    pub fn start(dir: &std::path::Path, config: &Value, args: &[&str]) -> Running {
+        use std::io::BufRead;
+        let file = dir.join("config.json");
+        std::fs::write(&file, config.to_string()).unwrap();
+        let pkg = dir.join("pkg");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(pkg.join("loader.js"), "var cfg = /*PT_CONFIG*/null;").unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_collector"))
+            .arg("--config")
+            .arg(&file)
+            .arg("--db")
+            .arg(dir.join("t.db"))
+            .arg("--pkg")
+            .arg(&pkg)
+            .arg("--www")
+            .arg(dir)
+            .args(["--port", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("collector listening on http://")
+            .unwrap_or_else(|| panic!("{line:?}"))
+            .to_owned();
+        Running {
+            child,
+            addr,
+            stdout,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// POSTs `body` to `/v1/events` of the running collector at `addr` from a page of `origin`, over
+/// plain TCP; returns the answer's status line.
+pub fn post_tcp(addr: &str, origin: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /v1/events HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.lines().next().unwrap_or_default().to_owned()
 }
