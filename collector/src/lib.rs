@@ -13,6 +13,7 @@ pub mod refused_origins;
 pub mod rejections;
 pub mod selector;
 pub mod server;
+pub mod server_events;
 pub mod store;
 
 use std::path::PathBuf;
@@ -238,6 +239,10 @@ pub fn router(app: App) -> Router {
         .route(
             "/v1/campaigns/{campaign}/postbacks",
             get(campaign_postbacks),
+        )
+        .route(
+            "/v1/server-events",
+            axum::routing::post(server_events::report),
         )
         .merge(admin::routes())
         .merge(dashboard::routes())

@@ -414,6 +414,17 @@ fn insert_in(conn: &Connection, events: &[NewEvent]) -> Result<Vec<Inserted>, St
     Ok(out)
 }
 
+/// A lead's first stored event (its campaign, and the event as JSON), if it has any.
+pub fn first_event(conn: &Connection, txn: &str) -> Result<Option<(String, String)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT campaign_id, body FROM events WHERE txn = ?1 ORDER BY seq LIMIT 1",
+            params![txn],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
 /// Queues an event's postback calls, in the transaction that stores the event: both or neither.
 fn queue_postbacks(conn: &Connection, e: &NewEvent, now: i64) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(

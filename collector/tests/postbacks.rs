@@ -451,3 +451,33 @@ async fn a_graceful_stop_finishes_the_call_in_flight_and_leaves_the_rest_for_the
         .unwrap();
     assert_eq!(logged, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_reported_by_a_server_fires_the_same_postbacks() {
+    let (r, base) = receiver().await;
+    let catalog = with_postbacks(json!([
+        {"event":"form_sold","url":format!("{base}/ok?click={{sub1}}&price={{revenue}}")}
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits::default();
+    let app = state_with(&dir, Some("secret"), &limits, catalog);
+    let worker = Worker::start(app.store.clone(), app.catalog.clone(), Settings::default());
+    let mut shared = app.clone();
+    shared.postbacks = worker.wake.clone();
+    let http = harden(router(shared), &limits);
+    let mut lead = event(&uid(1), "base", "lead");
+    lead["attribution"]["params"]["sub1"] = "aff-9".into();
+    send(&http, post(batch("c1", vec![lead]), Some(ORIGIN))).await;
+    let report = axum::http::Request::post("/v1/server-events")
+        .header("authorization", "Bearer secret")
+        .body(axum::body::Body::from(
+            json!({"transaction_id": TXN, "event_id": "form_sold", "revenue": 40}).to_string(),
+        ))
+        .unwrap();
+    let (s, v, _) = send(&http, report).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let calls = settled(&http, Duration::from_secs(10)).await;
+    assert_eq!(calls[0]["status"], "delivered");
+    assert_eq!(r.calls("ok")[0].query, "click=aff%2D9&price=40");
+    worker.stop().await;
+}
