@@ -29,7 +29,7 @@ pub const SYSTEM_EVENTS: [(&str, &str, Category); 4] = [
 ];
 
 /// The configuration file.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogFile {
     /// Every organization.
@@ -37,7 +37,7 @@ pub struct CatalogFile {
 }
 
 /// One organization in the file.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgFile {
     /// Organization ID.
@@ -54,7 +54,7 @@ pub struct OrgFile {
 }
 
 /// A custom event definition.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomEvent {
     /// Unique ID.
@@ -86,7 +86,7 @@ fn yes() -> bool {
 }
 
 /// One campaign in the file.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignFile {
     /// Campaign ID.

@@ -4,9 +4,11 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod catalog_source;
 pub mod dashboard;
 pub mod ingest;
 pub mod json;
+pub mod openapi;
 pub mod refused_origins;
 pub mod rejections;
 pub mod selector;
@@ -204,6 +206,11 @@ pub fn router(app: App) -> Router {
     let fallback = ServeFile::new(app.pkg.join("fallback.js"))
         .precompressed_br()
         .precompressed_gzip();
+    let (admin_routes, description) =
+        utoipa_axum::router::OpenApiRouter::with_openapi(openapi::base())
+            .merge(admin::routes())
+            .split_for_parts();
+    let description = Arc::new(openapi::document(description).to_string());
     Router::new()
         // The served loader carries its configuration, so it is compressed per request (gzip).
         .route(
@@ -220,7 +227,19 @@ pub fn router(app: App) -> Router {
         .route("/v1/campaigns", get(campaigns))
         .route("/v1/campaigns/{campaign}/events", get(campaign_events))
         .route("/v1/leads/{txn}", get(lead))
-        .merge(admin::routes())
+        .merge(admin_routes)
+        .route(
+            "/openapi.json",
+            get(move || {
+                let description = description.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        description.as_str().to_owned(),
+                    )
+                }
+            }),
+        )
         .merge(dashboard::routes())
         .merge(rejections::unknown_routes())
         .route_service("/clickscript.js", static_loader)
