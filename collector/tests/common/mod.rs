@@ -34,14 +34,37 @@ pub fn hardened(dir: &tempfile::TempDir, admin_token: Option<&str>, limits: &Lim
 
 /// The test collector's state.
 pub fn state(dir: &tempfile::TempDir, admin_token: Option<&str>, limits: &Limits) -> App {
-    let file = serde_json::from_value(json!({"organizations":[{"id":"o",
+    state_of(dir, admin_token, limits, test_catalog())
+}
+
+/// A collector with the catalog document `file`, admin token `secret`.
+pub fn app_of(dir: &tempfile::TempDir, file: catalog::CatalogFile) -> Router {
+    let limits = Limits::default();
+    harden(
+        router(state_of(dir, Some("secret"), &limits, file)),
+        &limits,
+    )
+}
+
+/// The test catalog's document.
+pub fn test_catalog() -> catalog::CatalogFile {
+    serde_json::from_value(json!({"organizations":[{"id":"o",
         "events":[{"id":"quote","category":"engagement","multi":true}],
         "campaigns":[{"id":"c1","allowed_origins":[ORIGIN],"events":[{"id":"only_c1","category":"conversion"}],
                       "bindings":[{"event":"only_c1","trigger":{"on":"click","selector":"#buy"}}]},
                      {"id":"c2","allowed_origins":[ORIGIN]},
                      {"id":"c3","allowed_origins":[ORIGIN],"gpc":"base_only"}]},
         {"id":"p","campaigns":[{"id":"p1","allowed_origins":[ORIGIN]}]}]}))
-    .unwrap();
+    .unwrap()
+}
+
+/// A collector's state with the catalog document `file`.
+pub fn state_of(
+    dir: &tempfile::TempDir,
+    admin_token: Option<&str>,
+    limits: &Limits,
+    file: catalog::CatalogFile,
+) -> App {
     let catalog = catalog::Catalog::build(file).unwrap();
     let store = Store::open(&dir.path().join("t.db")).unwrap();
     store.save_catalog(&catalog).unwrap();
