@@ -303,13 +303,14 @@ fn with_id(mut value: Value, id: &str, what: &str) -> Result<Value, Refusal> {
             None | Some(Value::Null) => {
                 members.insert("id".into(), Value::from(id));
             }
-            Some(Value::String(s)) if s == id => {}
-            Some(other) => {
+            Some(Value::String(s)) if s != id => {
                 return Err(Refusal(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("id: {other} differs from the URL's {id:?}; {what} IDs never change"),
+                    format!("id: {s:?} differs from the URL's {id:?}; {what} IDs never change"),
                 ))
             }
+            // The URL's, or not a string (which reading the document names).
+            Some(_) => {}
         }
     }
     Ok(value)

@@ -85,7 +85,9 @@ fn yes() -> bool {
     true
 }
 
-/// One campaign in the file.
+/// One campaign in the file. The admin API edits it whole (`PUT`) or by a merge patch (`PATCH`)
+/// without knowing its fields, and describes it in `/openapi.json`: a field's type must derive
+/// `utoipa::ToSchema` too (the core's behind its `openapi` feature).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignFile {
