@@ -349,6 +349,11 @@ async fn every_campaign_setting_is_changed_by_a_merge_patch_or_a_whole_document(
             "id: \"c9\" differs from the URL's \"c2\"; campaign IDs never change",
         ),
         (
+            json!({"id":9}),
+            StatusCode::BAD_REQUEST,
+            "id: expected a string, got the number 9",
+        ),
+        (
             json!([{"name":"x"}]),
             StatusCode::BAD_REQUEST,
             "body: expected an object (a JSON merge patch), got a list",
