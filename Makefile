@@ -25,11 +25,14 @@ build: setup
 
 # The dashboard shows lead data only after a sign-in: the demo makes an admin token for this run
 # (or takes CLICKSCRIPT_ADMIN_TOKEN) and prints it with the sign-in URL.
+# The demo's file is the truth for the demo: `--catalog file` takes it over the catalog stored in
+# clickscript.db, so a run after one whose admin API changed the catalog starts all the same (the
+# collector says what it replaced); without it the collector would refuse to start on a difference.
 demo: build
 	@token=$${CLICKSCRIPT_ADMIN_TOKEN:-$$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}; \
 	echo "Demo landing page: http://127.0.0.1:$(PORT)/"; \
 	echo "Dashboard sign-in: http://127.0.0.1:$(PORT)/dashboard/sign-in   admin token: $$token"; \
-	CLICKSCRIPT_ADMIN_TOKEN=$$token exec target/release/collector --port $(PORT) --config collector/demo.json
+	CLICKSCRIPT_ADMIN_TOKEN=$$token exec target/release/collector --port $(PORT) --config collector/demo.json --catalog file
 
 test: build lint
 	cargo test --workspace

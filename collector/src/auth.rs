@@ -61,7 +61,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// An API key as listed (never with its secret).
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     /// Its public ID (also inside the key itself).
     pub id: String,
@@ -124,6 +124,24 @@ pub fn revoke_key(conn: &Connection, id: &str) -> Result<bool, StoreError> {
     )?;
     conn.execute("DELETE FROM sessions WHERE key_id = ?1", params![id])?;
     Ok(n == 1)
+}
+
+/// The IDs of the live (unrevoked) keys of `org`.
+pub fn live_key_ids(conn: &Connection, org: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id FROM api_keys WHERE org_id = ?1 AND revoked_at IS NULL ORDER BY created_at",
+    )?;
+    let rows = stmt.query_map(params![org], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Revokes every live key of `org` (and so their sessions); how many there were.
+pub fn revoke_org_keys(conn: &Connection, org: &str) -> Result<usize, StoreError> {
+    let mut revoked = 0;
+    for id in live_key_ids(conn, org)? {
+        revoked += usize::from(revoke_key(conn, &id)?);
+    }
+    Ok(revoked)
 }
 
 /// The organization of a live key, given the key itself.

@@ -31,7 +31,7 @@ pub const SYSTEM_EVENTS: [(&str, &str, Category); 4] = [
 ];
 
 /// The configuration file.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogFile {
     /// Every organization.
@@ -39,7 +39,7 @@ pub struct CatalogFile {
 }
 
 /// One organization in the file.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgFile {
     /// Organization ID.
@@ -56,7 +56,7 @@ pub struct OrgFile {
 }
 
 /// A custom event definition.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomEvent {
     /// Unique ID.
@@ -87,8 +87,10 @@ fn yes() -> bool {
     true
 }
 
-/// One campaign in the file.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// One campaign in the file. The admin API edits it whole (`PUT`) or by a merge patch (`PATCH`)
+/// without knowing its fields, and describes it in `/openapi.json`: a field's type must derive
+/// `utoipa::ToSchema` too (the core's behind its `openapi` feature).
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignFile {
     /// Campaign ID.

@@ -114,6 +114,28 @@ pub fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// Applies the JSON merge patch `patch` (RFC 7396) to `target`: a patch that is an object
+/// changes the target member by member (`null` removes a member, an object merges into the
+/// member's object, anything else, a list too, replaces it); any other patch replaces the target.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(changes) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(members) = target {
+        for (name, change) in changes {
+            if change.is_null() {
+                members.remove(name);
+            } else {
+                merge_patch(members.entry(name.clone()).or_insert(Value::Null), change);
+            }
+        }
+    }
+}
+
 fn push_member(path: &mut String, name: &str) {
     if !path.is_empty() {
         path.push('.');
@@ -189,6 +211,25 @@ mod tests {
     enum Price {
         Fixed(f64),
         Field { field: String },
+    }
+
+    #[test]
+    fn merge_patches_change_member_by_member() {
+        let mut doc = json!({"a": 1, "b": {"c": 2, "d": [1, 2]}, "e": [3], "f": "x"});
+        merge_patch(
+            &mut doc,
+            &json!({"a": null, "b": {"c": 3, "d": [9]}, "e": {"g": 1}, "h": {"i": null, "j": 1}}),
+        );
+        assert_eq!(
+            doc,
+            json!({"b": {"c": 3, "d": [9]}, "e": {"g": 1}, "f": "x", "h": {"j": 1}})
+        );
+        merge_patch(&mut doc, &json!([1]));
+        assert_eq!(
+            doc,
+            json!([1]),
+            "a patch that is no object replaces the whole"
+        );
     }
 
     fn problem(v: Value) -> Problem {

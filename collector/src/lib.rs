@@ -4,10 +4,12 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod catalog_source;
 pub mod dashboard;
 pub mod deliver;
 pub mod ingest;
 pub mod json;
+pub mod openapi;
 pub mod postback;
 pub mod refused_origins;
 pub mod rejections;
@@ -220,6 +222,11 @@ pub fn router(app: App) -> Router {
     let fallback = ServeFile::new(app.pkg.join("fallback.js"))
         .precompressed_br()
         .precompressed_gzip();
+    let (admin_routes, description) =
+        utoipa_axum::router::OpenApiRouter::with_openapi(openapi::base())
+            .merge(admin::routes())
+            .split_for_parts();
+    let description = Arc::new(openapi::document(description).to_string());
     Router::new()
         // The served loader carries its configuration, so it is compressed per request (gzip).
         .route(
@@ -244,7 +251,19 @@ pub fn router(app: App) -> Router {
             "/v1/server-events",
             axum::routing::post(server_events::report),
         )
-        .merge(admin::routes())
+        .merge(admin_routes)
+        .route(
+            "/openapi.json",
+            get(move || {
+                let description = description.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        description.as_str().to_owned(),
+                    )
+                }
+            }),
+        )
         .merge(dashboard::routes())
         .merge(rejections::unknown_routes())
         .route_service("/clickscript.js", static_loader)

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use collector::catalog_source::{self, Take};
 use collector::deliver::{Settings, Worker};
 use collector::postback::Policy;
 use collector::server::{harden, stop_signal, BoundedListener, Limits, Peer, RateLimits};
@@ -23,11 +24,17 @@ const DEMO_CONFIG: &str = "collector/demo.json";
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Configuration file (organizations, events, campaigns). It replaces the catalog stored in
-    /// the database; without it the collector starts from the stored catalog (with the admin
-    /// API's changes), or from collector/demo.json when the database has none.
+    /// Configuration file (organizations, events, campaigns). It is taken when the database has
+    /// no catalog or an equal one; when the stored catalog (with the admin API's changes)
+    /// differs, the collector says what differs and starts only with --catalog. Without it the
+    /// collector starts from the stored catalog, or from collector/demo.json when there is none.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Which catalog to take when --config FILE and the catalog stored in the database differ:
+    /// `file` (the file replaces the stored catalog, the admin API's changes with it) or `stored`
+    /// (the stored catalog is kept, the file ignored).
+    #[arg(long, value_enum, requires = "config")]
+    catalog: Option<Take>,
     /// SQLite database file.
     #[arg(long, default_value = "clickscript.db")]
     db: PathBuf,
@@ -101,9 +108,13 @@ enum Command {
     },
 }
 
+/// Prints each error (an indented line goes on the error before it).
 fn report(errors: &[String]) {
     for e in errors {
-        eprintln!("error: {e}");
+        match e.starts_with(' ') {
+            true => eprintln!("{e}"),
+            false => eprintln!("error: {e}"),
+        }
     }
 }
 
@@ -137,33 +148,52 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let stored = match (&cli.config, store.load_document()) {
-        (None, Ok(Some(document))) => Some(document),
-        (_, Err(e)) => {
+    let stored = match store.stored_document() {
+        Ok(document) => document.map(catalog::read),
+        Err(e) => {
             eprintln!("error: {}: {e}", cli.db.display());
             return ExitCode::FAILURE;
         }
-        _ => None,
     };
-    let source = cli
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEMO_CONFIG));
-    let label = match stored {
-        Some(_) => format!("the catalog stored in {}", cli.db.display()),
-        None => source.display().to_string(),
-    };
-    let built = match stored {
-        Some(document) => catalog::Catalog::build(document),
-        None => catalog::load(&source),
-    };
-    let catalog = match built {
-        Ok(c) => c,
-        Err(errors) => {
+    let db_name = cli.db.display().to_string();
+    let catalog = match (&cli.config, stored) {
+        (Some(file), stored) => {
+            let file_name = file.display().to_string();
+            match catalog_source::choose(
+                catalog::load(file),
+                stored,
+                cli.catalog,
+                &file_name,
+                &db_name,
+            ) {
+                Ok((catalog, _, note)) => {
+                    if let Some(note) = note {
+                        eprintln!("catalog: {note}");
+                    }
+                    catalog
+                }
+                Err(refused) => {
+                    report(&refused.0);
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        (None, Some(Ok(catalog))) => catalog,
+        (None, Some(Err(mut errors))) => {
+            errors.push(format!(
+                "refusing to start: the catalog stored in {db_name} is invalid; --config FILE --catalog file replaces it"
+            ));
             report(&errors);
-            eprintln!("refusing to start: {label} is invalid");
             return ExitCode::FAILURE;
         }
+        (None, None) => match catalog::load(std::path::Path::new(DEMO_CONFIG)) {
+            Ok(catalog) => catalog,
+            Err(errors) => {
+                report(&errors);
+                eprintln!("refusing to start: {DEMO_CONFIG} is invalid");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     if let Err(e) = store.save_catalog(&catalog) {
         eprintln!("error: {}: {e}", cli.db.display());

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// One postback of a campaign: which event fires it, and the call to make.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Postback {
     /// The event (system or custom) whose first storage fires it.
@@ -32,7 +32,7 @@ pub struct Postback {
 }
 
 /// The HTTP method of a postback.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Method {
     /// A GET: the macros in the URL carry everything.
     #[default]
@@ -54,7 +54,7 @@ impl Method {
 }
 
 /// How a POST body is encoded, and so how its macros' values are escaped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum BodyType {
     /// JSON: values are JSON-string-escaped, so none can break out of its string.
     #[serde(rename = "application/json")]

@@ -285,8 +285,16 @@ impl Store {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// The catalog document stored last, if any.
+    /// The catalog document stored last, if any (`None` too when it no longer reads).
     pub fn load_document(&self) -> Result<Option<CatalogFile>, StoreError> {
+        Ok(self
+            .stored_document()?
+            .and_then(|v| serde_json::from_value(v).ok()))
+    }
+
+    /// The catalog document stored last as JSON, if any, to be read and checked (a stored text
+    /// that is not JSON at all is taken as an empty object, which does not read).
+    pub fn stored_document(&self) -> Result<Option<Value>, StoreError> {
         let conn = self.lock();
         let text: Option<String> = conn
             .query_row(
@@ -295,7 +303,9 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+        Ok(text.map(|t| {
+            serde_json::from_str(&t).unwrap_or_else(|_| Value::Object(Default::default()))
+        }))
     }
 
     /// Stores `catalog`: its document (what the collector starts from next time) and the tables

@@ -1,4 +1,5 @@
-//! The admin API: event definitions and bindings, validated, stored, and served to pages.
+//! The admin API: organizations, campaigns and every campaign setting, event definitions and
+//! bindings, validated, stored, and served to pages.
 
 mod common;
 
@@ -256,4 +257,413 @@ async fn a_system_event_bound_to_a_trigger_is_served_as_not_fired_on_load() {
         "the Base Event waits for its trigger"
     );
     assert_eq!(v["ext"], "/pkg/triggers/clickscript");
+}
+
+/// Sends `req`; asserts its status, naming the request and the answer.
+async fn expect(app: &Router, req: Request<Body>, status: StatusCode) -> Value {
+    let what = format!("{} {}", req.method(), req.uri());
+    let (s, v, _) = send(app, req).await;
+    assert_eq!(s, status, "{what}: {v}");
+    v
+}
+
+/// The error of an answer.
+fn error_of(v: &Value) -> &str {
+    v["error"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_campaign_setting_is_changed_by_a_merge_patch_or_a_whole_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let changes = json!({"name":"Two","cookie_days":7,"cookie_domain":"auto","click_with_base":false,
+        "gpc":"base_only","allowed_origins":["https://two.example"],
+        "capture":{"hash_contacts":true},"offers":{"domains":["offers.example"]}});
+    let v = expect(
+        &app,
+        admin("PATCH", "/admin/campaigns/c2", changes),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(v["id"], "c2");
+    assert_eq!(v["cookie_days"], 7);
+    let (_, served, _) = get(&app, "/v1/campaigns/c2/config").await;
+    assert_eq!(served["cookie_days"], 7);
+    assert_eq!(served["cookie_domain"], "auto");
+    assert_eq!(served["click_with_base"], false);
+    assert_eq!(served["gpc"], "base_only");
+    assert_eq!(served["allowed_origins"], json!(["https://two.example"]));
+    assert_eq!(served["capture"]["hash_contacts"], true);
+    assert_eq!(served["offers"]["domains"], json!(["offers.example"]));
+
+    // null removes a member (its default applies); objects merge member by member.
+    let patch = json!({"cookie_domain":null,"cookie_days":null,"capture":{"exclude_fields":["x"]}});
+    expect(
+        &app,
+        admin("PATCH", "/admin/campaigns/c2", patch),
+        StatusCode::OK,
+    )
+    .await;
+    let (_, served, _) = get(&app, "/v1/campaigns/c2/config").await;
+    assert!(served.get("cookie_domain").is_none(), "{served}");
+    assert_eq!(served["cookie_days"], 30);
+    assert_eq!(
+        served["capture"],
+        json!({"exclude_fields":["x"],"hash_contacts":true})
+    );
+
+    let refused = [
+        (
+            json!({"cookie_days":"many"}),
+            StatusCode::BAD_REQUEST,
+            "cookie_days: expected a whole number of 0 or more, got the string \"many\"",
+        ),
+        (
+            json!({"capture":{"hash_contacts":"yes"}}),
+            StatusCode::BAD_REQUEST,
+            "capture.hash_contacts: expected true or false, got the string \"yes\"",
+        ),
+        (
+            json!({"bindings":[{"event":"base","trigger":{"on":"hover"}}]}),
+            StatusCode::BAD_REQUEST,
+            "bindings[0].trigger.on: unknown variant \"hover\"",
+        ),
+        (
+            json!({"colour":1}),
+            StatusCode::BAD_REQUEST,
+            "colour: unknown field, expected one of \"id\", \"name\"",
+        ),
+        (
+            json!({"cookie_days":0}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "organizations[0].campaigns[1].cookie_days: must be between 1 and 400",
+        ),
+        (
+            json!({"allowed_origins":["https://x.example/path"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "organizations[0].campaigns[1].allowed_origins[0]",
+        ),
+        (
+            json!({"id":"c9"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "id: \"c9\" differs from the URL's \"c2\"; campaign IDs never change",
+        ),
+        (
+            json!({"id":9}),
+            StatusCode::BAD_REQUEST,
+            "id: expected a string, got the number 9",
+        ),
+        (
+            json!([{"name":"x"}]),
+            StatusCode::BAD_REQUEST,
+            "body: expected an object (a JSON merge patch), got a list",
+        ),
+    ];
+    for (patch, status, needle) in refused {
+        let v = expect(&app, admin("PATCH", "/admin/campaigns/c2", patch), status).await;
+        assert!(error_of(&v).contains(needle), "{needle:?} in {v}");
+    }
+    expect(
+        &app,
+        admin("PATCH", "/admin/campaigns/nope", json!({})),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    // An event is deactivated, never removed: not by a patch of the list either.
+    let v = expect(
+        &app,
+        admin("PATCH", "/admin/campaigns/c1", json!({"events":[]})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        error_of(&v).starts_with("events: \"only_c1\" is missing"),
+        "{v}"
+    );
+
+    // PUT: the whole document, as GET gives it; what it leaves out takes its default.
+    let (_, mut doc, _) = send(&app, admin("GET", "/admin/campaigns/c1", Value::Null)).await;
+    doc["name"] = json!("One");
+    doc["allowed_origins"] = json!(["https://lp.example", "https://one.example"]);
+    doc.as_object_mut().unwrap().remove("id");
+    doc.as_object_mut().unwrap().remove("capture");
+    let v = expect(
+        &app,
+        admin("PUT", "/admin/campaigns/c1", doc),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(v["id"], "c1");
+    assert_eq!(v["name"], "One");
+    assert_eq!(
+        v["bindings"][0]["event"], "only_c1",
+        "kept: it was in the document"
+    );
+    let (_, served, _) = get(&app, "/v1/campaigns/c1/config").await;
+    assert_eq!(served["allowed_origins"][1], "https://one.example");
+    let v = expect(
+        &app,
+        admin("PUT", "/admin/campaigns/c1", json!({"name":"x"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        error_of(&v).starts_with("events: \"only_c1\" is missing"),
+        "{v}"
+    );
+    let v = expect(
+        &app,
+        admin("PUT", "/admin/campaigns/c2", json!({"id":"c1"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(error_of(&v).starts_with("id: \"c1\" differs"), "{v}");
+
+    // Stored: a collector started from this database has the changes.
+    let stored = Store::open(&dir.path().join("t.db"))
+        .unwrap()
+        .load_document()
+        .unwrap()
+        .unwrap();
+    let c2 = &stored.organizations[0].campaigns[1];
+    assert_eq!((c2.name.as_str(), c2.cookie_days), ("Two", None));
+}
+
+#[tokio::test]
+async fn organizations_and_campaigns_are_created_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let v = expect(
+        &app,
+        admin("POST", "/admin/orgs", json!({"id":"acme","name":"Acme"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(v["campaigns"], json!([]));
+    let v = expect(
+        &app,
+        admin("POST", "/admin/orgs", json!({"id":"acme"})),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        error_of(&v).starts_with("id: organization \"acme\" exists"),
+        "{v}"
+    );
+    let v = expect(
+        &app,
+        admin("POST", "/admin/orgs", json!({"name":"x"})),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(error_of(&v), "body: missing field \"id\"");
+    let v = expect(
+        &app,
+        admin("POST", "/admin/orgs", json!({"id":"bad id"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        error_of(&v).contains("organizations[3].id: \"bad id\" is not a valid ID"),
+        "{v}"
+    );
+
+    let campaign = json!({"id":"a1","allowed_origins":[common::ORIGIN],"cookie_days":14});
+    expect(
+        &app,
+        admin("POST", "/admin/orgs/acme/campaigns", campaign),
+        StatusCode::CREATED,
+    )
+    .await;
+    let (s, served, _) = get(&app, "/v1/campaigns/a1/config").await;
+    assert_eq!(
+        (s, served["cookie_days"].clone()),
+        (StatusCode::OK, json!(14))
+    );
+    let v = expect(
+        &app,
+        admin("POST", "/admin/orgs/acme/campaigns", json!({"id":"c1"})),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(error_of(&v).contains("organization \"o\""), "{v}");
+    expect(
+        &app,
+        admin("POST", "/admin/orgs/nope/campaigns", json!({"id":"zz"})),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let v = expect(
+        &app,
+        admin("GET", "/admin/orgs", Value::Null),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(v[2], json!({"id":"acme","name":"Acme","campaigns":["a1"]}));
+
+    // An organization's settings and events by a merge patch; its campaigns have their routes.
+    let patch = json!({"name":"Acme Inc","events":[{"id":"sale","category":"conversion"}]});
+    let v = expect(
+        &app,
+        admin("PATCH", "/admin/orgs/acme", patch),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(v["name"], "Acme Inc");
+    assert_eq!(v["campaigns"][0]["id"], "a1", "its campaigns stay");
+    assert!(served_ids(&app, "a1").await.contains(&"sale".to_owned()));
+    let v = expect(
+        &app,
+        admin("PATCH", "/admin/orgs/acme", json!({"campaigns":[]})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        error_of(&v).starts_with("campaigns: not patched here"),
+        "{v}"
+    );
+    let v = expect(
+        &app,
+        admin("PATCH", "/admin/orgs/acme", json!({"events":null})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        error_of(&v).starts_with("events: \"sale\" is missing"),
+        "{v}"
+    );
+    let v = expect(
+        &app,
+        admin("PATCH", "/admin/orgs/acme", json!({"id":"other"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        error_of(&v).contains("organization IDs never change"),
+        "{v}"
+    );
+
+    // A campaign with stored events is kept; one without is deleted.
+    let batch = common::batch("a1", vec![common::event(&common::uid(1), "base", "lead")]);
+    let (s, v, _) = send(&app, common::post(batch, Some(common::ORIGIN))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let v = expect(
+        &app,
+        admin("DELETE", "/admin/campaigns/a1", Value::Null),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        error_of(&v).contains("has stored events, so it is kept"),
+        "{v}"
+    );
+    let v = expect(
+        &app,
+        admin("DELETE", "/admin/orgs/acme", Value::Null),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        error_of(&v).contains("has campaigns (\"a1\"); delete them first"),
+        "{v}"
+    );
+    let v = expect(
+        &app,
+        admin("DELETE", "/admin/campaigns/c2", Value::Null),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(v, json!({"id":"c2","deleted":true}));
+    assert_eq!(
+        get(&app, "/v1/campaigns/c2/config").await.0,
+        StatusCode::NOT_FOUND
+    );
+    expect(
+        &app,
+        admin("DELETE", "/admin/campaigns/c2", Value::Null),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // An organization is deleted with its keys, so that one created later with its ID has none.
+    expect(
+        &app,
+        admin("POST", "/admin/orgs", json!({"id":"beta"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    let v = expect(
+        &app,
+        admin("POST", "/admin/orgs/beta/keys", json!({"name":"r"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    let key = v["key"].as_str().unwrap().to_owned();
+    let with_key = |key: &str| {
+        Request::get("/v1/campaigns")
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(send(&app, with_key(&key)).await.0, StatusCode::OK);
+    let v = expect(
+        &app,
+        admin("DELETE", "/admin/orgs/beta", Value::Null),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(v, json!({"id":"beta","deleted":true,"keys_revoked":1}));
+    assert_eq!(send(&app, with_key(&key)).await.0, StatusCode::UNAUTHORIZED);
+    expect(
+        &app,
+        admin("GET", "/admin/orgs/beta", Value::Null),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    expect(
+        &app,
+        admin("POST", "/admin/orgs", json!({"id":"beta"})),
+        StatusCode::CREATED,
+    )
+    .await;
+
+    // IDs that stored data still names are not handed out again: a former campaign's events,
+    // a former organization's live keys (left by a configuration file that dropped them).
+    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    conn.execute(
+        "INSERT INTO events (uid, campaign_id, event_id, category, txn, ts, received_at, body)
+         VALUES ('u-gone', 'gone', 'base', 'lead', 't', 1, 1, '{}')",
+        [],
+    )
+    .unwrap();
+    let (listed, _) = collector::auth::create_key(&conn, "ghost", "left over").unwrap();
+    let v = expect(
+        &app,
+        admin("POST", "/admin/orgs/beta/campaigns", json!({"id":"gone"})),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        error_of(&v).contains("events of a former campaign \"gone\" are stored"),
+        "{v}"
+    );
+    let v = expect(
+        &app,
+        admin("POST", "/admin/orgs", json!({"id":"ghost"})),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(error_of(&v).contains(&listed.id), "{v}");
+    expect(
+        &app,
+        admin("DELETE", &format!("/admin/keys/{}", listed.id), Value::Null),
+        StatusCode::OK,
+    )
+    .await;
+    expect(
+        &app,
+        admin("POST", "/admin/orgs", json!({"id":"ghost"})),
+        StatusCode::CREATED,
+    )
+    .await;
 }

@@ -533,7 +533,7 @@ async fn every_error_answer_of_the_api_is_json() {
         ("GET", "/v1/nope"),
         ("POST", "/v1/campaigns/c1/nope"),
         ("GET", "/admin/nope"),
-        ("DELETE", "/admin/orgs/o"),
+        ("DELETE", "/admin/orgs/o/nope"),
         ("GET", "/v1"),
         ("GET", "/admin/"),
     ] {

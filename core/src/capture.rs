@@ -21,6 +21,7 @@ use crate::{decimal, text};
 /// What a campaign says of its forms' capture: served as `capture` beside its configuration, read
 /// by the extension that reads the forms.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CaptureRules {
     /// Field names held back besides the secrets (compared without case).

@@ -63,6 +63,7 @@ impl Scope {
 
 /// Where an event's revenue or payout comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Amount {
     /// A fixed amount: `25`.
@@ -171,6 +172,7 @@ pub struct Config {
 
 /// What a campaign does for a visitor whose browser sends Global Privacy Control.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Gpc {
     /// Capture as usual; every event records the signal.

@@ -11,6 +11,7 @@ use super::config::Scope;
 
 /// What kind of step in the lead's life an event records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
     /// The lead was created (Base Event) or captured.

@@ -16,6 +16,7 @@ fn transaction_id() -> String {
 
 /// What a campaign says of its offer links: served as `offers` beside its configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OfferRules {
     /// The offer domains: a link to one of them, or to a subdomain of one, is decorated.

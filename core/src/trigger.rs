@@ -14,6 +14,7 @@ pub const MAX_PATTERN_LEN: usize = 512;
 
 /// When an event fires.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "on", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Trigger {
     /// The page loads; only where the URL matches `url` (a pattern, `*` for any run of
@@ -86,6 +87,7 @@ pub enum Trigger {
 
 /// What a condition tests of a field's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Test {
     /// The field has a non-empty value.
@@ -102,6 +104,7 @@ pub enum Test {
 
 /// A condition on one form field's value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// The field's `name`.
@@ -124,6 +127,7 @@ pub struct Condition {
 
 /// An event bound to its trigger in a campaign.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Binding {
     /// The event's ID.

@@ -44,19 +44,47 @@ pub fn catalog_json() -> Value {
         {"id":"p","campaigns":[{"id":"p1","allowed_origins":[ORIGIN]}]}]})
 }
 
-/// The test collector's state.
-pub fn state(dir: &tempfile::TempDir, admin_token: Option<&str>, limits: &Limits) -> App {
-    state_with(dir, admin_token, limits, catalog_json())
+/// The test catalog's document.
+pub fn test_catalog() -> catalog::CatalogFile {
+    serde_json::from_value(catalog_json()).unwrap()
 }
 
-/// The test collector's state with another catalog.
+/// The test collector's state.
+pub fn state(dir: &tempfile::TempDir, admin_token: Option<&str>, limits: &Limits) -> App {
+    state_of(dir, admin_token, limits, test_catalog())
+}
+
+/// The test collector's state with another catalog, as JSON.
 pub fn state_with(
     dir: &tempfile::TempDir,
     admin_token: Option<&str>,
     limits: &Limits,
     catalog: Value,
 ) -> App {
-    let file = serde_json::from_value(catalog).unwrap();
+    state_of(
+        dir,
+        admin_token,
+        limits,
+        serde_json::from_value(catalog).unwrap(),
+    )
+}
+
+/// A collector with the catalog document `file`, admin token `secret`.
+pub fn app_of(dir: &tempfile::TempDir, file: catalog::CatalogFile) -> Router {
+    let limits = Limits::default();
+    harden(
+        router(state_of(dir, Some("secret"), &limits, file)),
+        &limits,
+    )
+}
+
+/// A collector's state with the catalog document `file`.
+pub fn state_of(
+    dir: &tempfile::TempDir,
+    admin_token: Option<&str>,
+    limits: &Limits,
+    file: catalog::CatalogFile,
+) -> App {
     let catalog = catalog::Catalog::build(file).unwrap();
     let store = Store::open(&dir.path().join("t.db")).unwrap();
     store.save_catalog(&catalog).unwrap();
