@@ -116,15 +116,18 @@ async fn run(
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
-            let (store, catalog, client, policy) = (
+            let (store, catalog, client, policy, wake) = (
                 store.clone(),
                 catalog.clone(),
                 client.clone(),
                 settings.policy,
+                wake.clone(),
             );
             tokio::spawn(async move {
                 make(&store, &catalog, &client, policy, call).await;
                 drop(permit);
+                // A place is free: claim the next call now rather than at the next poll.
+                wake.notify_one();
             });
         }
     }
