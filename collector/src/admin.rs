@@ -220,7 +220,7 @@ async fn edit(app: &App, change: impl FnOnce(&mut CatalogFile) -> Change) -> Res
         return error(StatusCode::INTERNAL_SERVER_ERROR, e);
     }
     *app.catalog.write().unwrap_or_else(|e| e.into_inner()) = catalog;
-    println!("admin: catalog changed");
+    log_line!("admin: catalog changed");
     (status, Json(answer)).into_response()
 }
 
@@ -584,7 +584,7 @@ async fn delete_org(State(app): State<App>, _: Admin, Path(id): Path<String>) ->
                 "organization {id:?} changed meanwhile; try again"
             )));
         }
-        println!("admin: organization {id} deleted, {revoked} API keys revoked");
+        log_line!("admin: organization {id} deleted, {revoked} API keys revoked");
         let deleted = Deleted {
             id: id.clone(),
             deleted: true,
@@ -811,7 +811,7 @@ async fn delete_campaign(State(app): State<App>, _: Admin, Path(id): Path<String
         for o in &mut doc.organizations {
             if let Some(i) = o.campaigns.iter().position(|c| c.id == id) {
                 o.campaigns.remove(i);
-                println!("admin: campaign {id} deleted");
+                log_line!("admin: campaign {id} deleted");
                 let deleted = Deleted {
                     id: id.clone(),
                     deleted: true,
@@ -978,7 +978,7 @@ async fn switch_ingest(State(app): State<App>, _: Admin, body: Body) -> Response
             };
             app.paused
                 .store(seconds, std::sync::atomic::Ordering::Relaxed);
-            println!("admin: ingest paused={}", s.paused);
+            log_line!("admin: ingest paused={}", s.paused);
             Json(IngestState { paused: s.paused }).into_response()
         }
         Err(r) => r.into_response(),
@@ -1048,9 +1048,10 @@ async fn create_key(
         .await
     {
         Ok((listed, key)) => {
-            println!(
+            log_line!(
                 "admin: API key {} created for organization {}",
-                listed.id, listed.org
+                listed.id,
+                listed.org
             );
             let created = CreatedKey {
                 key,
@@ -1106,7 +1107,7 @@ async fn revoke_key(State(app): State<App>, _: Admin, Path(id): Path<String>) ->
     let key = id.clone();
     match app.store.run(move |c| auth::revoke_key(c, &key)).await {
         Ok(true) => {
-            println!("admin: API key {id} revoked");
+            log_line!("admin: API key {id} revoked");
             Json(Revoked { id, revoked: true }).into_response()
         }
         Ok(false) => not_found("API key", &id).into_response(),

@@ -74,7 +74,7 @@ async fn run(
 ) {
     // Claims a previous run left behind (it stopped or died) are due again.
     if let Err(e) = store.run(|c| store::release_postbacks(c)).await {
-        eprintln!("postbacks: {e}");
+        warn_line!("postbacks: {e}");
     }
     let client = match reqwest::Client::builder()
         .timeout(settings.timeout)
@@ -84,7 +84,7 @@ async fn run(
     {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("postbacks: no HTTP client, none will be sent: {e}");
+            warn_line!("postbacks: no HTTP client, none will be sent: {e}");
             return;
         }
     };
@@ -100,7 +100,7 @@ async fn run(
                 .run(move |c| store::claim_postbacks(c, now_ms(), free, lease))
                 .await
                 .unwrap_or_else(|e| {
-                    eprintln!("postbacks: cannot claim calls: {e}");
+                    warn_line!("postbacks: cannot claim calls: {e}");
                     Vec::new()
                 }),
         };
@@ -134,7 +134,7 @@ async fn run(
     // Stopping: the calls in flight finish (each within its timeout); nothing new is claimed.
     let _ = permits.acquire_many(slots as u32).await;
     if let Err(e) = store.run(|c| store::release_postbacks(c)).await {
-        eprintln!("postbacks: {e}");
+        warn_line!("postbacks: {e}");
     }
 }
 
@@ -189,7 +189,7 @@ async fn make(
         Next::Failed => (Some("failed"), at),
         Next::Retry(wait) => (None, now_ms() + wait.as_millis() as i64),
     };
-    println!(
+    log_line!(
         "postback {} {} {} attempt={made} status={} latency_ms={latency_ms} -> {}",
         call.id,
         call.method,
@@ -211,7 +211,7 @@ async fn make(
         .await
     {
         // The claim lapses and the call is made again: at least once, never lost.
-        eprintln!("postbacks: cannot record attempt of {id}: {e}");
+        warn_line!("postbacks: cannot record attempt of {id}: {e}");
     }
 }
 

@@ -1,6 +1,23 @@
 //! The collector: serves the clickscript with its campaign's configuration, ingests event
 //! batches (validated, idempotent, CORS per campaign) into SQLite, and shows them.
 
+/// Writes a line to the log (stdout), like `println!`, but never panics: a log pipe that closed
+/// (a crashed log shipper, `| head`) must not turn requests into 500s.
+macro_rules! log_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// The same, for problems (stderr).
+macro_rules! warn_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 pub mod admin;
 pub mod auth;
 pub mod catalog;
@@ -394,7 +411,7 @@ async fn ingest(
         None => ingest_batch(&app, checked, body).await,
         Some(r) => (r.status(), r, "error=\"rate limit per client\"".into()),
     };
-    println!("POST /v1/events {line} status={}", status.as_u16());
+    log_line!("POST /v1/events {line} status={}", status.as_u16());
     let mut response = reply;
     *response.status_mut() = status;
     // Every answer is readable by the page, a refusal too: a clickscript that cannot read its 403
@@ -703,7 +720,7 @@ pub fn unavailable(e: &store::StoreError) -> Response {
             .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     {
-        eprintln!("storage: {advice} ({e})");
+        warn_line!("storage: {advice} ({e})");
     }
     let mut r = error(StatusCode::SERVICE_UNAVAILABLE, message);
     r.headers_mut()

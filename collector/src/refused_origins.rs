@@ -51,7 +51,7 @@ pub fn log(campaign: &str, origin: &str) {
         .unwrap_or_else(|e| e.into_inner())
         .first(campaign, origin);
     if first {
-        eprintln!(
+        warn_line!(
             "ingest: refusing events for campaign {campaign:?} from origin {origin:?}: add it to the campaign's allowed_origins"
         );
     }

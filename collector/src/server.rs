@@ -109,7 +109,7 @@ fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .map(String::as_str)
         .or_else(|| cause.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
-    eprintln!("panic in a request handler (answered 500, server continues): {what}");
+    warn_line!("panic in a request handler (answered 500, server continues): {what}");
     error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
 }
 
@@ -281,7 +281,7 @@ impl axum::serve::Listener for BoundedListener {
                 }
                 // Out of file descriptors and the like: wait a little and accept again.
                 Err(e) => {
-                    eprintln!("accept: {e}");
+                    warn_line!("accept: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
@@ -354,5 +354,5 @@ pub async fn stop_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    println!("stopping: no new connections; finishing requests in flight");
+    log_line!("stopping: no new connections; finishing requests in flight");
 }

@@ -123,9 +123,10 @@ pub async fn report(State(app): State<App>, reader: Reader, body: Body) -> Respo
             if calls {
                 app.postbacks.notify_one();
             }
-            println!(
+            log_line!(
                 "server event {} for {} ({campaign_id}): stored",
-                reported.event_id, reported.transaction_id
+                reported.event_id,
+                reported.transaction_id
             );
             (
                 StatusCode::CREATED,

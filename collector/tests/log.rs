@@ -54,3 +54,17 @@ fn a_refused_origin_is_logged_once_per_campaign_with_the_fix() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_closed_log_pipe_breaks_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({"organizations":[{"id":"o","campaigns":[
+            {"id":"c1","allowed_origins":["https://lp.example"]}]}]});
+    let mut collector = Running::start(dir.path(), &config, &[]);
+    // Whoever read the log has gone: every later line the collector writes fails.
+    drop(collector.stdout.take());
+    for _ in 0..3 {
+        let status = post_tcp(&collector.addr, "https://lp.example", &empty("c1"));
+        assert!(status.contains(" 200 "), "{status}");
+    }
+}

@@ -427,7 +427,12 @@ async fn a_graceful_stop_finishes_the_call_in_flight_and_leaves_the_rest_for_the
     };
     assert!(exit.success(), "{exit:?}");
     let mut out = String::new();
-    first.stdout.read_to_string(&mut out).unwrap();
+    first
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     assert!(out.contains("attempt=1 status=- latency_ms="), "{out}");
     assert!(out.trim_end().ends_with("stopped"), "{out}");
     drop(first);

@@ -209,7 +209,7 @@ pub struct Running {
     /// `127.0.0.1:PORT`.
     pub addr: String,
     /// Its standard output, from the line after the one naming its address.
-    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+    pub stdout: Option<std::io::BufReader<std::process::ChildStdout>>,
 }
 
 impl Running {
@@ -248,7 +248,7 @@ impl Running {
         Running {
             child,
             addr,
-            stdout,
+            stdout: Some(stdout),
         }
     }
 }
