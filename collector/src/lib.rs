@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod json;
 pub mod refused_origins;
 pub mod rejections;
+pub mod reports;
 pub mod selector;
 pub mod server;
 pub mod store;
@@ -222,6 +223,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/leads/{txn}", get(lead))
         .merge(admin::routes())
         .merge(dashboard::routes())
+        .merge(reports::routes())
         .merge(rejections::unknown_routes())
         .route_service("/clickscript.js", static_loader)
         .route_service("/fallback.js", fallback)
