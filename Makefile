@@ -5,7 +5,7 @@ PORT ?= 8080
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 WASM_BINDGEN_VERSION = $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"/\1/p}' Cargo.lock)
 
-.PHONY: setup build demo test test-native test-wasm test-e2e lint size
+.PHONY: setup build dashboard-assets demo test test-native test-wasm test-e2e lint size
 
 setup:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
@@ -17,11 +17,21 @@ setup:
 	  cargo install --quiet wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)"
 	@command -v wasm-pack >/dev/null || cargo install --quiet wasm-pack --version 0.15.1
 	@[ -x node_modules/.bin/wasm-opt ] && [ -x node_modules/.bin/tsc ] && [ -d node_modules/playwright-core ] && \
-	  [ -d node_modules/react-hook-form ] && [ -d node_modules/alpinejs ] || npm ci --no-audit --no-fund --silent
+	  [ -d node_modules/react-hook-form ] && [ -d node_modules/alpinejs ] && [ -f node_modules/uplot/dist/uPlot.iife.min.js ] || \
+	  npm ci --no-audit --no-fund --silent
 
 build: setup
 	tools/build-wasm.sh
+	$(MAKE) --no-print-directory dashboard-assets
 	cargo build --quiet --release -p collector
+
+# The dashboard's chart library (uPlot, pinned in package.json), copied where the collector serves
+# it (/pkg/dashboard/, beside the packages, compressed the same way): the dashboard asks no other
+# host for anything.
+dashboard-assets:
+	mkdir -p pkg/dashboard
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css pkg/dashboard/
+	node tools/precompress.mjs pkg/dashboard
 
 # The dashboard shows lead data only after a sign-in: the demo makes an admin token for this run
 # (or takes CLICKSCRIPT_ADMIN_TOKEN) and prints it with the sign-in URL.

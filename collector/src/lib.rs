@@ -30,6 +30,7 @@ pub mod openapi;
 pub mod postback;
 pub mod refused_origins;
 pub mod rejections;
+pub mod reports;
 pub mod selector;
 pub mod server;
 pub mod server_events;
@@ -282,6 +283,7 @@ pub fn router(app: App) -> Router {
             }),
         )
         .merge(dashboard::routes())
+        .merge(reports::routes())
         .merge(rejections::unknown_routes())
         .route_service("/clickscript.js", static_loader)
         .route_service("/fallback.js", fallback)
