@@ -151,6 +151,7 @@ fn lead(dice: &mut Dice, n: u64, now: u64, out: &mut Vec<NewEvent>) {
             body["payout"] = p.into();
         }
         out.push(NewEvent {
+            postbacks: Vec::new(),
             uid,
             campaign: campaign.into(),
             event_id: event.into(),
