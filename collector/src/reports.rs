@@ -635,9 +635,10 @@ impl Tally {
     }
 }
 
-/// Rounded to millionths: sums of amounts without the floating point's dust (`75.00000000001`).
+/// Rounded to millionths: sums of amounts without the floating point's dust (`75.00000000001`,
+/// and a difference's `-0.0`, which `+ 0.0` makes `0.0`).
 fn round(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
+    (x * 1e6).round() / 1e6 + 0.0
 }
 
 /// `?1` from, `?2` to (ms), `?3` the zone's offset (ms), `?4`, `?5` the first and last quarter
