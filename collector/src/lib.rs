@@ -2,7 +2,8 @@
 //! batches (validated, idempotent, CORS per campaign) into SQLite, and shows them.
 
 /// Writes a line to the log (stdout), like `println!`, but never panics: a log pipe that closed
-/// (a crashed log shipper, `| head`) must not turn requests into 500s.
+/// (a crashed log shipper, `| head`) must not turn requests into 500s, nor stop the collector.
+#[macro_export]
 macro_rules! log_line {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
@@ -11,6 +12,7 @@ macro_rules! log_line {
 }
 
 /// The same, for problems (stderr).
+#[macro_export]
 macro_rules! warn_line {
     ($($arg:tt)*) => {{
         use std::io::Write as _;

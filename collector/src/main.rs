@@ -112,8 +112,8 @@ enum Command {
 fn report(errors: &[String]) {
     for e in errors {
         match e.starts_with(' ') {
-            true => eprintln!("{e}"),
-            false => eprintln!("error: {e}"),
+            true => collector::warn_line!("{e}"),
+            false => collector::warn_line!("error: {e}"),
         }
     }
 }
@@ -124,7 +124,7 @@ async fn main() -> ExitCode {
     if let Some(Command::Check { file }) = &cli.command {
         return match catalog::load(file) {
             Ok(c) => {
-                println!(
+                collector::log_line!(
                     "{}: valid ({} campaigns)",
                     file.display(),
                     c.campaigns.len()
@@ -144,14 +144,14 @@ async fn main() -> ExitCode {
     let store = match Store::open_with(&cli.db, &options) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {}: {e}", cli.db.display());
+            collector::warn_line!("error: {}: {e}", cli.db.display());
             return ExitCode::FAILURE;
         }
     };
     let stored = match store.stored_document() {
         Ok(document) => document.map(catalog::read),
         Err(e) => {
-            eprintln!("error: {}: {e}", cli.db.display());
+            collector::warn_line!("error: {}: {e}", cli.db.display());
             return ExitCode::FAILURE;
         }
     };
@@ -168,7 +168,7 @@ async fn main() -> ExitCode {
             ) {
                 Ok((catalog, _, note)) => {
                     if let Some(note) = note {
-                        eprintln!("catalog: {note}");
+                        collector::warn_line!("catalog: {note}");
                     }
                     catalog
                 }
@@ -190,27 +190,27 @@ async fn main() -> ExitCode {
             Ok(catalog) => catalog,
             Err(errors) => {
                 report(&errors);
-                eprintln!("refusing to start: {DEMO_CONFIG} is invalid");
+                collector::warn_line!("refusing to start: {DEMO_CONFIG} is invalid");
                 return ExitCode::FAILURE;
             }
         },
     };
     if let Err(e) = store.save_catalog(&catalog) {
-        eprintln!("error: {}: {e}", cli.db.display());
+        collector::warn_line!("error: {}: {e}", cli.db.display());
         return ExitCode::FAILURE;
     }
     let loader_path = cli.pkg.join("loader.js");
     let loader = match std::fs::read_to_string(&loader_path) {
         Ok(l) if l.contains(CONFIG_PLACEHOLDER) => l,
         Ok(_) => {
-            eprintln!(
+            collector::warn_line!(
                 "error: {} lacks {CONFIG_PLACEHOLDER}",
                 loader_path.display()
             );
             return ExitCode::FAILURE;
         }
         Err(e) => {
-            eprintln!(
+            collector::warn_line!(
                 "error: cannot read {} (build it with tools/build-wasm.sh): {e}",
                 loader_path.display()
             );
@@ -233,7 +233,7 @@ async fn main() -> ExitCode {
         cli.allowed_hosts.clone()
     };
     if cli.public_url.is_none() && cli.allowed_hosts.is_empty() && !cli.addr.is_loopback() {
-        eprintln!(
+        collector::warn_line!(
             "warning: bound to {} without --public-url or --allowed-host: pages are served this collector as http://{}",
             cli.addr, allowed_hosts[0]
         );
@@ -281,14 +281,14 @@ async fn main() -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => BoundedListener::new(l, limits.connections),
         Err(e) => {
-            eprintln!("error: cannot bind {addr}: {e}");
+            collector::warn_line!("error: cannot bind {addr}: {e}");
             return ExitCode::FAILURE;
         }
     };
     let bound = axum::serve::Listener::local_addr(&listener).unwrap_or(addr);
-    println!("collector listening on http://{bound}");
-    println!("  demo landing page: http://{bound}/");
-    println!(
+    collector::log_line!("collector listening on http://{bound}");
+    collector::log_line!("  demo landing page: http://{bound}/");
+    collector::log_line!(
         "  dashboard:         http://{bound}/dashboard/sign-in (the admin token or an API key)"
     );
     let service = harden(router(app), &limits).into_make_service_with_connect_info::<Peer>();
@@ -297,9 +297,9 @@ async fn main() -> ExitCode {
     // Calls in flight finish; the rest stay pending for the next start.
     worker.stop().await;
     if let Err(e) = served {
-        eprintln!("error: {e}");
+        collector::warn_line!("error: {e}");
         return ExitCode::FAILURE;
     }
-    println!("stopped");
+    collector::log_line!("stopped");
     ExitCode::SUCCESS
 }

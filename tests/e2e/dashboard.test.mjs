@@ -61,3 +61,31 @@ test("an organization's API key signs in to its own campaigns only", async () =>
   assert.equal(new URL(page.url()).pathname, '/dashboard/sign-in');
   await context.close();
 });
+
+test("the dashboard shows the campaign's postbacks with their attempts, and where a lead's events came from", async () => {
+  const txn = crypto.randomUUID();
+  const base = {
+    uid: crypto.randomUUID(), event_id: 'base', category: 'lead', scope: 'system', txn, visitor: crypto.randomUUID(),
+    session: crypto.randomUUID(), ts: Date.now(), seq: 1, page: { url: `${env.publisher}/?sub1=aff-3` },
+    attribution: { params: { sub1: 'aff-3' }, click_ids: {} }, data: {}, consent: null, bot: false,
+  };
+  const sent = await fetch(`${env.collector}/v1/events`, {
+    method: 'POST', headers: { origin: env.publisher, 'content-type': 'text/plain' },
+    body: JSON.stringify({ v: 1, cid: 'partner', sent_at: Date.now(), events: [base] }),
+  });
+  assert.equal(sent.status, 200);
+  const [status] = await env.admin('POST', '/v1/server-events', { transaction_id: txn, event_id: 'form_sold', revenue: 20 });
+  assert.equal(status, 201);
+  const context = await env.visitor();
+  const page = await env.dashboard(context, `/dashboard?campaign=partner&lead=${txn}`);
+  // The Base Event's postback reached the publisher's server (200) and the dashboard says so.
+  const row = await page.waitForSelector('#postbacks tr.postback-delivered', { timeout: 15000 });
+  const text = await row.textContent();
+  assert.match(text, new RegExp(`txn=${txn.replaceAll('-', '%2D')}&click=aff%2D3`));
+  assert.match(text, /200 \(\d+ ms\)/);
+  await page.waitForSelector('#timeline tr.event-form_sold');
+  assert.equal(await page.textContent('#timeline tr.event-form_sold td.source'), 'server');
+  assert.equal(await page.textContent('#timeline tr.event-base td.source'), 'page');
+  assert.deepEqual(await errors(page), []);
+  await context.close();
+});
