@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use collector::catalog_source::{self, Take};
 use collector::deliver::{Settings, Worker};
 use collector::postback::Policy;
-use collector::server::{harden, stop_signal, BoundedListener, Limits, Peer, RateLimits};
+use collector::server::{harden, serve, stop_signal, Limits, RateLimits};
 use collector::store::{Durability, Store, StoreOptions};
 use collector::{catalog, router, App, CONFIG_PLACEHOLDER};
 
@@ -71,6 +71,13 @@ struct Cli {
     /// Connections open at once; more wait in the kernel's backlog.
     #[arg(long, default_value_t = 4096)]
     max_connections: usize,
+    /// Connections open at once from one client address (a --trusted-proxy is not counted);
+    /// more are closed at once.
+    #[arg(long, default_value_t = 256)]
+    max_connections_per_client: usize,
+    /// Seconds a connection may take to send a request's head, or stay idle between requests.
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u64,
     /// Ingest batches per second from one client address (bursts of 5x; 429 with Retry-After over it).
     #[arg(long, default_value_t = 50)]
     rate_per_client: u32,
@@ -221,6 +228,8 @@ async fn main() -> ExitCode {
         request_timeout: Duration::from_secs(cli.request_timeout.max(1)),
         body_timeout: Duration::from_secs(cli.body_timeout.max(1)),
         connections: cli.max_connections,
+        connections_per_client: cli.max_connections_per_client,
+        header_timeout: Duration::from_secs(cli.header_timeout.max(1)),
         per_client: cli.rate_per_client,
         per_campaign: cli.rate_per_campaign,
     };
@@ -279,27 +288,29 @@ async fn main() -> ExitCode {
     };
     let addr = SocketAddr::new(cli.addr, cli.port);
     let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => BoundedListener::new(l, limits.connections),
+        Ok(l) => l,
         Err(e) => {
             collector::warn_line!("error: cannot bind {addr}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let bound = axum::serve::Listener::local_addr(&listener).unwrap_or(addr);
+    let bound = listener.local_addr().unwrap_or(addr);
     collector::log_line!("collector listening on http://{bound}");
     collector::log_line!("  demo landing page: http://{bound}/");
     collector::log_line!(
         "  dashboard:         http://{bound}/dashboard/sign-in (the admin token or an API key)"
     );
-    let service = harden(router(app), &limits).into_make_service_with_connect_info::<Peer>();
-    let serve = axum::serve(listener, service).with_graceful_shutdown(stop_signal());
-    let served = serve.await;
+    let trusted = cli.trusted_proxies.clone();
+    serve(
+        listener,
+        harden(router(app), &limits),
+        &limits,
+        &trusted,
+        stop_signal(),
+    )
+    .await;
     // Calls in flight finish; the rest stay pending for the next start.
     worker.stop().await;
-    if let Err(e) = served {
-        collector::warn_line!("error: {e}");
-        return ExitCode::FAILURE;
-    }
     collector::log_line!("stopped");
     ExitCode::SUCCESS
 }

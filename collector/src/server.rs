@@ -3,23 +3,28 @@
 //! is rate-limited per client address and per campaign (429 with `Retry-After`, which the
 //! clickscript honours); and a stop lets what is in flight finish.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
 
 use crate::error;
 
@@ -32,6 +37,10 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Connections open at once; more wait in the kernel's backlog.
     pub connections: usize,
+    /// Connections open at once from one client address (trusted proxies are not counted).
+    pub connections_per_client: usize,
+    /// Longest a connection may take to send a request head, or stay idle between requests.
+    pub header_timeout: Duration,
     /// Ingest batches per second from one client address (bursts of 5×).
     pub per_client: u32,
     /// Ingest batches per second for one campaign (bursts of 5×).
@@ -44,6 +53,8 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(10),
             connections: 4096,
+            connections_per_client: 256,
+            header_timeout: Duration::from_secs(10),
             per_client: 50,
             per_campaign: 5000,
         }
@@ -136,7 +147,7 @@ impl RateLimits {
 
     /// The 429 of a client address that has sent too much, if it has.
     pub fn over_client(&self, ip: Option<IpAddr>) -> Option<Response> {
-        let n = self.clients.check_key(&ip?).err()?;
+        let n = self.clients.check_key(&rate_key(ip?)).err()?;
         Some(too_many(
             "from this address",
             n.wait_time_from(DefaultClock::default().now()),
@@ -174,35 +185,31 @@ fn too_many(what: &str, wait: Duration) -> Response {
     r
 }
 
-/// The peer address of a connection of the [`BoundedListener`], as connection info.
+/// The peer address of a connection, put in each of its requests as connection info.
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, BoundedListener>>
-    for Peer
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, BoundedListener>) -> Peer {
-        Peer(*stream.remote_addr())
-    }
-}
 
 /// The client's address, when the server was started with connection info (tests are not):
 /// the peer, or, when the peer is one of the operator's trusted proxies (a load balancer), the
 /// nearest address in `X-Forwarded-For` that is not one, since that is the one the proxy saw.
 pub struct ClientAddr(pub Option<IpAddr>);
 
-/// The client of a request that came from `peer` with the `forwarded` header, given the proxies
-/// trusted to say who their client was.
-pub fn client_of(peer: IpAddr, forwarded: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
-        return peer;
+/// The client of a request that came from `peer` with the `forwarded` headers (every
+/// `X-Forwarded-For` line, in order), given the proxies trusted to say who their client was.
+/// Addresses are compared in their canonical form, so an IPv4-mapped IPv6 peer is its IPv4.
+pub fn client_of(peer: IpAddr, forwarded: &[&str], trusted: &[IpAddr]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
+    let mut client = peer.to_canonical();
+    if !is_trusted(&client) {
+        return client;
     }
-    let mut client = peer;
-    for hop in forwarded.unwrap_or("").rsplit(',') {
+    // Hops are appended by each proxy, a line or a comma at a time: read them from the last.
+    let hops = forwarded.iter().rev().flat_map(|line| line.rsplit(','));
+    for hop in hops {
         match hop.trim().parse::<IpAddr>() {
             Ok(ip) => {
-                client = ip;
-                if !trusted.contains(&ip) {
+                client = ip.to_canonical();
+                if !is_trusted(&client) {
                     break;
                 }
             }
@@ -211,6 +218,17 @@ pub fn client_of(peer: IpAddr, forwarded: Option<&str>, trusted: &[IpAddr]) -> I
         }
     }
     client
+}
+
+/// The key a client address is rate-limited under: an IPv4 address, or an IPv6 address's /64
+/// (one subscriber's usual allocation, so rotating through it gains no budget).
+pub fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from_bits(
+            v6.to_bits() & !((1u128 << 64) - 1),
+        )),
+        v4 => v4,
+    }
 }
 
 impl FromRequestParts<crate::App> for ClientAddr {
@@ -224,112 +242,147 @@ impl FromRequestParts<crate::App> for ClientAddr {
             .extensions
             .get::<ConnectInfo<Peer>>()
             .map(|c| c.0 .0.ip());
-        let forwarded = parts
+        let forwarded: Vec<&str> = parts
             .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         Ok(ClientAddr(
-            peer.map(|p| client_of(p, forwarded, &app.trusted_proxies)),
+            peer.map(|p| client_of(p, &forwarded, &app.trusted_proxies)),
         ))
     }
 }
 
-/// A listener that holds at most `permits` connections open: the next is accepted only when
-/// one closes, so a flood of connections waits in the kernel's backlog instead of in memory.
-pub struct BoundedListener {
+/// Serves `app` on `listener` until `stop` resolves, then lets the requests in flight finish.
+///
+/// HTTP/1.1 only (browsers and load balancers speak it to an origin; cleartext HTTP/2 would need
+/// its own idle bounds). At most `limits.connections` are open at once: the next is accepted only
+/// when one closes, so a flood waits in the kernel's backlog instead of in memory. One address
+/// holds at most `limits.connections_per_client` of them (a trusted proxy is not counted, since
+/// it carries everyone's), and a connection that sends no complete request head within
+/// `limits.header_timeout`, a first one or the next on a kept-alive connection, is closed: idle
+/// or slow connections cannot hold every place.
+pub async fn serve(
     listener: TcpListener,
-    permits: Arc<Semaphore>,
-}
-
-impl BoundedListener {
-    /// Bounds `listener` to `connections` at once.
-    pub fn new(listener: TcpListener, connections: usize) -> BoundedListener {
-        BoundedListener {
-            listener,
-            permits: Arc::new(Semaphore::new(connections.max(1))),
-        }
-    }
-}
-
-/// A connection holding its place among the bounded ones until it is dropped.
-pub struct Bounded {
-    stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl axum::serve::Listener for BoundedListener {
-    type Io = Bounded;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Bounded, SocketAddr) {
-        let permit = match self.permits.clone().acquire_owned().await {
-            Ok(p) => p,
-            // The semaphore is never closed; should it be, wait forever rather than spin.
-            Err(_) => std::future::pending().await,
+    app: Router,
+    limits: &Limits,
+    trusted: &[IpAddr],
+    stop: impl Future<Output = ()>,
+) {
+    let places = Arc::new(Semaphore::new(limits.connections.max(1)));
+    let clients = Clients::new(limits.connections_per_client.max(1), trusted);
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    tokio::pin!(stop);
+    loop {
+        let place = tokio::select! {
+            place = places.clone().acquire_owned() => match place {
+                Ok(p) => p,
+                Err(_) => break, // never closed
+            },
+            () = &mut stop => break,
         };
-        loop {
-            match self.listener.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        Bounded {
-                            stream,
-                            _permit: permit,
-                        },
-                        addr,
-                    );
-                }
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
                 // Out of file descriptors and the like: wait a little and accept again.
                 Err(e) => {
                     warn_line!("accept: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
-            }
+            },
+            () = &mut stop => break,
+        };
+        let Some(client) = clients.admit(addr.ip()) else {
+            continue; // dropped: closed at once
+        };
+        let _ = stream.set_nodelay(true);
+        let peer = ConnectInfo(Peer(addr));
+        let app = app.clone().map_request(move |request: Request<Incoming>| {
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(peer);
+            request
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop((place, client));
+        });
+    }
+    drop(listener);
+    // Requests in flight end within their own timeout; a connection left idle is closed at once.
+    let bound = limits.request_timeout + Duration::from_secs(5);
+    if tokio::time::timeout(bound, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        warn_line!(
+            "stopping: connections still open after {} s; closing them",
+            bound.as_secs()
+        );
+    }
+}
+
+/// How many connections each client address holds.
+#[derive(Clone)]
+struct Clients {
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    most: usize,
+    trusted: Arc<[IpAddr]>,
+}
+
+/// A client's place among its connections, given back when the connection ends.
+struct ClientPlace {
+    clients: Clients,
+    ip: Option<IpAddr>,
+}
+
+impl Clients {
+    fn new(most: usize, trusted: &[IpAddr]) -> Clients {
+        Clients {
+            open: Arc::default(),
+            most,
+            trusted: trusted.iter().map(IpAddr::to_canonical).collect(),
         }
     }
 
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+    /// A place for one more connection from `ip`, unless it holds its most already.
+    fn admit(&self, ip: IpAddr) -> Option<ClientPlace> {
+        let ip = ip.to_canonical();
+        if self.trusted.contains(&ip) {
+            return Some(ClientPlace {
+                clients: self.clone(),
+                ip: None,
+            });
+        }
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.most {
+            return None;
+        }
+        *n += 1;
+        Some(ClientPlace {
+            clients: self.clone(),
+            ip: Some(ip),
+        })
     }
 }
 
-impl AsyncRead for Bounded {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Bounded {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+impl Drop for ClientPlace {
+    fn drop(&mut self) {
+        let Some(ip) = self.ip else { return };
+        let mut open = self.clients.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&ip);
+            }
+        }
     }
 }
 

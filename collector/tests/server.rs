@@ -8,7 +8,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
 use axum::routing::get as route_get;
 use collector::router;
-use collector::server::{client_of, harden, BoundedListener, Limits, Peer};
+use collector::server::{client_of, harden, rate_key, serve, Limits, Peer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod common;
@@ -130,13 +130,13 @@ async fn ingest_is_rate_limited_per_client_address_and_per_campaign() {
     assert_eq!(
         client_of(
             "10.0.0.1".parse().unwrap(),
-            Some("6.6.6.6, 192.0.2.5"),
+            &["6.6.6.6, 192.0.2.5"],
             &trusted()
         ),
         "192.0.2.5".parse::<std::net::IpAddr>().unwrap()
     );
     assert_eq!(
-        client_of("192.0.2.9".parse().unwrap(), Some("192.0.2.5"), &trusted()),
+        client_of("192.0.2.9".parse().unwrap(), &["192.0.2.5"], &trusted()),
         "192.0.2.9".parse::<std::net::IpAddr>().unwrap()
     );
     let mut req = from(
@@ -157,6 +157,66 @@ async fn ingest_is_rate_limited_per_client_address_and_per_campaign() {
     assert_eq!(s, StatusCode::OK, "{v}");
 }
 
+/// A collector served by [`serve`] with `limits` on a free loopback port, stopped when the
+/// returned sender is dropped or sent to; its task ends once every connection has closed.
+async fn serving(
+    dir: &tempfile::TempDir,
+    limits: Limits,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let app = hardened(dir, Some("secret"), &limits);
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        serve(tcp, app, &limits, &[], async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    (addr, stop, task)
+}
+
+const ASK: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+/// Sends [`ASK`] on `c` and says whether a 200 came back within 5 s.
+async fn asked(c: &mut tokio::net::TcpStream) -> bool {
+    if c.write_all(ASK).await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 512];
+    match tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        _ => false,
+    }
+}
+
+/// `n` connections, each served a request and kept alive, holding its place.
+async fn served_and_kept(addr: SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert!(asked(&mut c).await);
+        held.push(c);
+    }
+    held
+}
+
+/// Whether the collector closed `c` within `within` (a read answers end of file or an error).
+async fn closed(c: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout(within, c.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue, // a 408 or the like before the close
+        }
+    }
+}
+
 #[tokio::test]
 async fn connections_beyond_the_bound_wait_until_one_closes() {
     let dir = tempfile::tempdir().unwrap();
@@ -164,22 +224,10 @@ async fn connections_beyond_the_bound_wait_until_one_closes() {
         connections: 2,
         ..Limits::default()
     };
-    let app = hardened(&dir, Some("secret"), &limits).into_make_service_with_connect_info::<Peer>();
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(BoundedListener::new(tcp, 2), app).await });
-    let ask = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
-        c.write_all(ask).await.unwrap();
-        let mut buf = [0u8; 512];
-        let n = c.read(&mut buf).await.unwrap();
-        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-        held.push(c); // kept alive: each holds its place
-    }
+    let (addr, _stop, _) = serving(&dir, limits).await;
+    let mut held = served_and_kept(addr, 2).await;
     let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
-    third.write_all(ask).await.unwrap();
+    third.write_all(ASK).await.unwrap();
     let mut buf = [0u8; 512];
     let early = tokio::time::timeout(Duration::from_millis(400), third.read(&mut buf)).await;
     assert!(
@@ -192,6 +240,116 @@ async fn connections_beyond_the_bound_wait_until_one_closes() {
         .expect("served once a place was free")
         .unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn idle_and_slow_connections_are_closed_so_they_cannot_hold_every_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        connections: 2,
+        header_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let (addr, _stop, _) = serving(&dir, limits).await;
+    // One connection that says nothing, one that sends its head a byte at a time and never ends
+    // it, and one kept alive after a request: all three are closed after the header timeout.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let dribble = tokio::spawn(async move {
+        for b in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+            .iter()
+            .cycle()
+            .take(40)
+        {
+            if slow.write_all(&[*b]).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        closed(&mut slow, Duration::from_secs(1)).await
+    });
+    assert!(
+        closed(&mut silent, Duration::from_secs(3)).await,
+        "a silent connection stayed open"
+    );
+    assert!(
+        dribble.await.unwrap(),
+        "a head sent a byte at a time kept its place"
+    );
+    let mut kept = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(asked(&mut kept).await, "a place was free again");
+    assert!(
+        closed(&mut kept, Duration::from_secs(3)).await,
+        "an idle kept-alive connection stayed open"
+    );
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        connections: 10,
+        connections_per_client: 2,
+        ..Limits::default()
+    };
+    let (addr, _stop, _) = serving(&dir, limits).await;
+    let mut held = served_and_kept(addr, 2).await;
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        !asked(&mut third).await,
+        "a third connection from one address was served"
+    );
+    drop(held.pop());
+    // Its place is given back once the collector sees the close.
+    let mut served = false;
+    for _ in 0..50 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if asked(&mut c).await {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "the address's place was not given back");
+}
+
+#[tokio::test]
+async fn a_stop_finishes_the_request_in_flight_and_closes_idle_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, stop, task) = serving(&dir, Limits::default()).await;
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(asked(&mut idle).await);
+    // A request whose body is still on its way when the stop comes.
+    let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = batch("c1", vec![event(&uid(1), "quote", "engagement")]).into_bytes();
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {ORIGIN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    busy.write_all(head.as_bytes()).await.unwrap();
+    busy.write_all(&body[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+    assert!(
+        closed(&mut idle, Duration::from_secs(3)).await,
+        "the idle connection stayed open"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "a new connection was accepted after the stop"
+    );
+    busy.write_all(&body[10..]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), busy.read_to_end(&mut answer))
+        .await
+        .expect("the request in flight was answered and its connection closed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("serve returned once every connection closed")
+        .unwrap();
 }
 
 #[tokio::test]
@@ -212,4 +370,38 @@ async fn the_served_configuration_never_names_a_host_a_request_made_up() {
     assert_eq!(v["collector"], "http://localhost:8080");
     let (_, v, _) = send(&app, with_host("evil.example")).await;
     assert_eq!(v["collector"], "http://collect.example:8080");
+}
+
+#[test]
+fn the_client_behind_proxies_is_read_from_every_forwarded_line_in_canonical_form() {
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let trusted = [ip("10.0.0.1"), ip("10.0.0.2")];
+    // Two proxies, each adding a line: the client is the last untrusted hop of the last line.
+    assert_eq!(
+        client_of(
+            ip("10.0.0.1"),
+            &["6.6.6.6", "192.0.2.5, 10.0.0.2"],
+            &trusted
+        ),
+        ip("192.0.2.5")
+    );
+    // A proxy seen over IPv6 as an IPv4-mapped address is still the trusted proxy.
+    assert_eq!(
+        client_of(ip("::ffff:10.0.0.1"), &["::ffff:192.0.2.5"], &trusted),
+        ip("192.0.2.5")
+    );
+    assert_eq!(
+        client_of(ip("::ffff:192.0.2.9"), &[], &trusted),
+        ip("192.0.2.9")
+    );
+    // An IPv6 client is limited by its /64, so rotating through it gains nothing.
+    assert_eq!(
+        rate_key(ip("2001:db8:1:2:aaaa::1")),
+        rate_key(ip("2001:db8:1:2:ffff::9"))
+    );
+    assert_ne!(
+        rate_key(ip("2001:db8:1:2::1")),
+        rate_key(ip("2001:db8:1:3::1"))
+    );
+    assert_eq!(rate_key(ip("192.0.2.5")), ip("192.0.2.5"));
 }
