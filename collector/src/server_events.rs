@@ -118,6 +118,7 @@ pub async fn report(State(app): State<App>, reader: Reader, body: Body) -> Respo
         new.body = Value::Object(m).to_string();
     }
     let calls = !new.postbacks.is_empty();
+    let once_key = new.once_key();
     match app.store.insert_batch(vec![new]).await {
         Ok(result) if result.first() == Some(&Inserted::New) => {
             if calls {
@@ -134,7 +135,29 @@ pub async fn report(State(app): State<App>, reader: Reader, body: Body) -> Respo
             )
                 .into_response()
         }
-        Ok(_) => Json(json!({ "status": "duplicate", "uid": uid })).into_response(),
+        // Once per lead means once whoever reported it first: a sale the page reported already is
+        // not paid or billed again. The answer shows the copy kept, so the reporter can
+        // reconcile its own figures with it.
+        Ok(_) => {
+            let uid_kept = uid.clone();
+            let kept = match app
+                .store
+                .read(move |c| store::kept_copy(c, &uid_kept, once_key.as_deref()))
+                .await
+            {
+                Ok(k) => k.map(|k| {
+                    json!({
+                        "uid": k["uid"],
+                        "source": k.get("source").cloned().unwrap_or_else(|| "page".into()),
+                        "revenue": k["revenue"],
+                        "payout": k["payout"],
+                        "received_at": k["received_at"],
+                    })
+                }),
+                Err(e) => return unavailable(&e),
+            };
+            Json(json!({ "status": "duplicate", "uid": uid, "kept": kept })).into_response()
+        }
         Err(e) => unavailable(&e),
     }
 }

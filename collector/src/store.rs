@@ -113,6 +113,14 @@ pub struct NewEvent {
     pub postbacks: Vec<Call>,
 }
 
+impl NewEvent {
+    /// The key that stores a once-per-lead event once per transaction (none for a multi event).
+    pub fn once_key(&self) -> Option<String> {
+        self.once
+            .then(|| format!("{}|{}|{}", self.campaign, self.txn, self.event_id))
+    }
+}
+
 /// Whether an insert stored the event or found it stored already.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -399,9 +407,7 @@ fn insert_in(conn: &Connection, events: &[NewEvent]) -> Result<Vec<Inserted>, St
     let received = now_ms();
     let mut out = Vec::with_capacity(events.len());
     for e in events {
-        let once_key = e
-            .once
-            .then(|| format!("{}|{}|{}", e.campaign, e.txn, e.event_id));
+        let once_key = e.once_key();
         let n = stmt.execute(params![
             e.uid,
             e.campaign,
@@ -423,6 +429,21 @@ fn insert_in(conn: &Connection, events: &[NewEvent]) -> Result<Vec<Inserted>, St
         });
     }
     Ok(out)
+}
+
+/// The stored copy that makes an event a duplicate (the same `uid`, or the same `once_key`: its
+/// once-per-lead event of the transaction), as JSON.
+pub fn kept_copy(
+    conn: &Connection,
+    uid: &str,
+    once_key: Option<&str>,
+) -> Result<Option<Value>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, received_at, body FROM events WHERE uid = ?1 OR once_key = ?2 ORDER BY seq LIMIT 1",
+    )?;
+    Ok(stmt
+        .query_row(params![uid, once_key], row_json)
+        .optional()?)
 }
 
 /// A lead's first stored event (its campaign, and the event as JSON), if it has any.

@@ -139,3 +139,32 @@ async fn a_sale_reported_by_a_server_follows_the_pages_rules() {
         .unwrap();
     assert_eq!(send(&app, req).await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_sale_the_page_reported_first_is_kept_and_the_server_is_shown_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let mut sold = event(&uid(2), "call_sold", "conversion");
+    sold["revenue"] = json!(12);
+    let page = batch("c1", vec![event(&uid(1), "base", "lead"), sold]);
+    let (s, _, _) = send(&app, post(page, Some(ORIGIN))).await;
+    assert_eq!(s, StatusCode::OK);
+    let o = key(&app, "o").await;
+    // The call platform reports the same sale: once per lead, so it is neither stored nor paid
+    // again, and the answer shows the copy that counts.
+    let body = json!({"transaction_id": TXN, "event_id": "call_sold", "revenue": 25});
+    let (s, v, _) = send(&app, report(&o, body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "duplicate");
+    assert_eq!(v["kept"]["uid"], uid(2));
+    assert_eq!(v["kept"]["source"], "page");
+    assert_eq!(v["kept"]["revenue"], 12.0);
+    let (_, lead, _) = read(&app, &format!("/v1/leads/{TXN}")).await;
+    let calls = lead["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_id"] == "call_sold")
+        .count();
+    assert_eq!(calls, 1);
+}
