@@ -635,15 +635,26 @@ fn write_groups(conn: &Mutex<Connection>, jobs: &std::sync::mpsc::Receiver<Inser
         }
         let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
         let stored = (|| {
-            let tx = conn.transaction()?;
-            let results: Vec<_> = group.iter().map(|j| insert_in(&tx, &j.events)).collect();
-            // SQLite rolls the whole transaction back on some errors (a full disk): then no
-            // batch of the group is stored, whatever the others' statements said.
-            if tx.is_autocommit() {
-                let cause = results.into_iter().find_map(Result::err);
-                return Err(
-                    cause.unwrap_or(StoreError::Task("the transaction was rolled back".into()))
-                );
+            let mut tx = conn.transaction()?;
+            let mut results = Vec::with_capacity(group.len());
+            for job in &group {
+                // Each batch is all or nothing: a batch that fails is rolled back to its
+                // savepoint and answered with its error, and the others are still stored.
+                let mut batch = tx.savepoint()?;
+                let result = insert_in(&batch, &job.events);
+                // SQLite rolls the whole transaction back on some errors (a full disk): then no
+                // batch of the group is stored, whatever the others' statements said.
+                if batch.is_autocommit() {
+                    let cause = result.err();
+                    return Err(
+                        cause.unwrap_or(StoreError::Task("the transaction was rolled back".into()))
+                    );
+                }
+                match &result {
+                    Ok(_) => batch.commit()?,
+                    Err(_) => batch.rollback()?,
+                }
+                results.push(result);
             }
             tx.commit()?;
             Ok::<_, StoreError>(results)

@@ -120,3 +120,55 @@ async fn concurrent_batches_committed_together_are_each_stored_once() {
     let (_, v, _) = read(&router, "/v1/campaigns/c1/events?limit=1000").await;
     assert_eq!(v["events"].as_array().unwrap().len(), 300);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_that_fails_is_stored_not_at_all_and_the_others_committed_with_it_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits::default();
+    let app = state(&dir, Some("secret"), &limits);
+    let store = app.store.clone();
+    let router = harden(router(app), &limits);
+    // A statement that fails on one event's insert (what a constraint or an I/O error on one
+    // row looks like): its batch must be answered with an error and leave nothing stored.
+    let poisoned = uid(7);
+    store
+        .run(move |c| {
+            Ok(c.execute_batch(&format!(
+                "CREATE TEMP TRIGGER poison BEFORE INSERT ON main.events WHEN NEW.uid = '{poisoned}'
+                 BEGIN SELECT RAISE(ABORT, 'poisoned row'); END;"
+            ))?)
+        })
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..20u32 {
+        let r = router.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut events = vec![event(&uid(100 + n), "quote", "engagement")];
+            if n == 10 {
+                events.push(event(&uid(7), "quote", "engagement"));
+            }
+            (n, send(&r, post(batch("c1", events), Some(ORIGIN))).await)
+        }));
+    }
+    for t in tasks {
+        let (n, (s, v, _)) = t.await.unwrap();
+        if n == 10 {
+            assert!(s.is_server_error(), "{v}");
+        } else {
+            assert_eq!(s, StatusCode::OK, "{n}: {v}");
+        }
+    }
+    let (_, v, _) = read(&router, "/v1/campaigns/c1/events?limit=1000").await;
+    let stored: Vec<String> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["uid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(stored.len(), 19, "{stored:?}");
+    assert!(
+        !stored.contains(&uid(110)),
+        "the failed batch's first event was stored"
+    );
+}
