@@ -13,6 +13,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
 use crate::auth::{self, Reader, SESSION_COOKIE, SESSION_SECONDS};
+use crate::server::ClientAddr;
 use crate::App;
 
 /// The dashboard's routes.
@@ -107,6 +108,7 @@ fn over_https(app: &App, headers: &HeaderMap) -> bool {
 
 async fn sign_in(
     State(app): State<App>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Query(next): Query<Next>,
     form: Result<Form<SignIn>, FormRejection>,
@@ -130,17 +132,38 @@ async fn sign_in(
         )
         .await;
     };
+    if let Some(wait) = app.rates.over_sign_in(client) {
+        let mut r = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts from this address: wait a minute and try again.",
+        )
+        .await;
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(wait.as_secs().max(1)),
+        );
+        return r;
+    }
     let secret = form.credential.trim().to_owned();
     let admin = app.admin_token.clone();
-    let started = app
-        .store
-        .run(move |conn| {
-            let Some(reader) = auth::reader_of(conn, admin.as_deref(), &secret)? else {
-                return Ok(None);
-            };
-            auth::start_session(conn, admin.as_deref(), &secret, &reader).map(Some)
-        })
-        .await;
+    // The credential is checked on a read connection, so that guesses never wait on (or hold)
+    // the writer; only a good one writes its session.
+    let checked = {
+        let (admin, secret) = (admin.clone(), secret.clone());
+        app.store
+            .read(move |conn| auth::reader_of(conn, admin.as_deref(), &secret))
+            .await
+    };
+    let started = match checked {
+        Ok(Some(reader)) => {
+            app.store
+                .run(move |conn| {
+                    auth::start_session(conn, admin.as_deref(), &secret, &reader).map(Some)
+                })
+                .await
+        }
+        other => other.map(|_| None),
+    };
     let token = match started {
         Ok(Some(t)) => t,
         Ok(None) => {

@@ -128,7 +128,12 @@ fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub struct RateLimits {
     clients: DefaultKeyedRateLimiter<IpAddr>,
     campaigns: DefaultKeyedRateLimiter<String>,
+    sign_ins: DefaultKeyedRateLimiter<IpAddr>,
 }
+
+/// Dashboard sign-in attempts per minute from one client address (in a burst, then one every
+/// 6 s): plenty for a person, too few to guess a key.
+const SIGN_INS_PER_MINUTE: u32 = 10;
 
 fn quota(per_second: u32) -> Quota {
     let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -142,6 +147,9 @@ impl RateLimits {
         Arc::new(RateLimits {
             clients: DefaultKeyedRateLimiter::keyed(quota(limits.per_client)),
             campaigns: DefaultKeyedRateLimiter::keyed(quota(limits.per_campaign)),
+            sign_ins: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(SIGN_INS_PER_MINUTE).unwrap_or(NonZeroU32::MIN),
+            )),
         })
     }
 
@@ -152,6 +160,12 @@ impl RateLimits {
             "from this address",
             n.wait_time_from(DefaultClock::default().now()),
         ))
+    }
+
+    /// How long a client address that has tried to sign in too often must wait, if it has.
+    pub fn over_sign_in(&self, ip: Option<IpAddr>) -> Option<Duration> {
+        let n = self.sign_ins.check_key(&rate_key(ip?)).err()?;
+        Some(n.wait_time_from(DefaultClock::default().now()))
     }
 
     /// The 429 of a campaign that takes more than its rate, if it does.
@@ -168,8 +182,10 @@ impl RateLimits {
     pub fn forget_idle(&self) {
         self.clients.retain_recent();
         self.campaigns.retain_recent();
+        self.sign_ins.retain_recent();
         self.clients.shrink_to_fit();
         self.campaigns.shrink_to_fit();
+        self.sign_ins.shrink_to_fit();
     }
 }
 

@@ -137,12 +137,18 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: Arc<PathBuf>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// Places for reads at once: more wait their turn rather than each opening a connection
+    /// and taking a blocking thread.
+    reads: Arc<tokio::sync::Semaphore>,
     writer: std::sync::mpsc::Sender<InsertJob>,
     busy_timeout: std::time::Duration,
 }
 
 /// Read connections kept open between reads; more are opened when reads overlap.
 const IDLE_READERS: usize = 4;
+
+/// Reads at once, at most (each on its own connection and blocking thread).
+const READS_AT_ONCE: usize = 16;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -229,6 +235,7 @@ impl Store {
             conn,
             path: Arc::new(path.to_owned()),
             readers: Arc::default(),
+            reads: Arc::new(tokio::sync::Semaphore::new(READS_AT_ONCE)),
             writer,
             busy_timeout: options.busy_timeout,
         })
@@ -263,8 +270,15 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        let place = self
+            .reads
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?;
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
+            let _place = place;
             let conn = store.reader()?;
             let result = f(&conn);
             let mut idle = store.readers.lock().unwrap_or_else(|e| e.into_inner());

@@ -268,3 +268,37 @@ async fn a_key_session_ends_when_its_key_is_revoked() {
     assert_eq!(send(&app, revoke).await.0, StatusCode::OK);
     assert_eq!(send(&app, campaigns()).await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn sign_in_guesses_from_one_address_are_throttled() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sign-in.html"),
+        "<form></form><p id=\"error\" hidden></p>",
+    )
+    .unwrap();
+    let app = app(&dir);
+    let from = |ip: &str, credential: &str| {
+        let mut r = form(credential, "%2Fdashboard", &[]);
+        let peer = collector::server::Peer(format!("{ip}:1000").parse().unwrap());
+        r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        r
+    };
+    for n in 0..10 {
+        let res = send_raw(&app, from("203.0.113.9", &format!("ck_guess_{n}"))).await;
+        assert_eq!(res.0, StatusCode::UNAUTHORIZED, "{n}");
+    }
+    // The eleventh within the minute waits, even with the right token.
+    let res = send_raw(&app, from("203.0.113.9", "secret")).await;
+    assert_eq!(res.0, StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.1.contains("Too many sign-in attempts"), "{}", res.1);
+    let wait: u64 = res.2[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=6).contains(&wait), "{wait}");
+    // Another address is not held up.
+    let res = send_raw(&app, from("198.51.100.4", "secret")).await;
+    assert_eq!(res.0, StatusCode::SEE_OTHER);
+}
