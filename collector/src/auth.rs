@@ -301,6 +301,11 @@ impl FromRequestParts<App> for Reader {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
+        // A session cookie rides along with any request the browser makes, whoever's page
+        // made it; it reads, and only the bearer credential of a system may report or change.
+        if !parts.method.is_safe() && bearer(&parts.headers).is_none() {
+            return Err(unauthorized());
+        }
         match reader(app, &parts.headers).await {
             Ok(Some(r)) => Ok(r),
             Ok(None) => Err(unauthorized()),

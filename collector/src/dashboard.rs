@@ -106,6 +106,14 @@ fn over_https(app: &App, headers: &HeaderMap) -> bool {
             .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
+/// Whether the browser says another site's page made this request: a sign-in form posted from
+/// elsewhere would sign the visitor into the sender's organization (login CSRF).
+fn cross_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+}
+
 async fn sign_in(
     State(app): State<App>,
     ClientAddr(client): ClientAddr,
@@ -132,6 +140,13 @@ async fn sign_in(
         )
         .await;
     };
+    if cross_site(&headers) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Sign in from the collector's own sign-in page.",
+        )
+        .await;
+    }
     if let Some(wait) = app.rates.over_sign_in(client) {
         let mut r = refuse(
             StatusCode::TOO_MANY_REQUESTS,

@@ -301,4 +301,44 @@ async fn sign_in_guesses_from_one_address_are_throttled() {
     // Another address is not held up.
     let res = send_raw(&app, from("198.51.100.4", "secret")).await;
     assert_eq!(res.0, StatusCode::SEE_OTHER);
+    // A sign-in form posted by another site's page is refused (login CSRF).
+    let mut forged = from("198.51.100.5", "secret");
+    forged
+        .headers_mut()
+        .insert("sec-fetch-site", "cross-site".parse().unwrap());
+    let res = send_raw(&app, forged).await;
+    assert_eq!(res.0, StatusCode::FORBIDDEN);
+    assert!(!res.2.contains_key(header::SET_COOKIE));
+}
+
+#[tokio::test]
+async fn a_dashboard_session_reads_but_cannot_report_a_server_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    ingest_lead(&app).await;
+    let (s, _, h) = send(&app, form("secret", "%2Fdashboard", &[])).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let cookie = as_cookie(&cookie_of(&h));
+    // Another site's page can make the browser send the cookie with a POST (a form or a
+    // fetch): the session alone must not report a sale.
+    let forged = Request::post("/v1/server-events")
+        .header(header::COOKIE, cookie.clone())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"transaction_id": TXN, "event_id": "form_sold", "revenue": 1000}).to_string(),
+        ))
+        .unwrap();
+    let (s, v, _) = send(&app, forged).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    let reads = Request::get(format!("/v1/leads/{TXN}"))
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .unwrap();
+    let (s, v, _) = send(&app, reads).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        v["events"].as_array().unwrap().len(),
+        1,
+        "no sale was stored"
+    );
 }
