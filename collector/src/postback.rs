@@ -193,18 +193,72 @@ fn escape(value: &str, how: Escape) -> String {
     }
 }
 
-/// Renders a (valid) template with the event's values.
+/// The macros whose values are always numbers (or empty): the only ones a JSON body may hold
+/// outside a string, where an empty value is written `null`.
+pub const NUMERIC_MACROS: [&str; 3] = ["revenue", "payout", "ts"];
+
+/// A piece of a template, and whether it lies inside a JSON string (for a JSON body).
+fn placed<'a>(pieces: &'a [Piece<'a>]) -> Vec<(&'a Piece<'a>, bool)> {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut out = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        out.push((piece, in_string));
+        if let Piece::Text(t) = piece {
+            for b in t.bytes() {
+                match (escaped, b) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') if in_string => escaped = true,
+                    (false, b'"') => in_string = !in_string,
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Renders a (valid) template with the event's values, each escaped for where it lands.
 pub fn render(template: &str, how: Escape, value_of: impl Fn(&str) -> String) -> String {
-    match parse(template) {
-        Ok(pieces) => pieces
-            .iter()
-            .map(|p| match p {
-                Piece::Text(t) => (*t).to_owned(),
-                Piece::Macro(m) => escape(&value_of(m), how),
-            })
-            .collect(),
+    let Ok(pieces) = parse(template) else {
         // Templates are checked when the campaign is saved; a bad one renders as written.
-        Err(_) => template.to_owned(),
+        return template.to_owned();
+    };
+    placed(&pieces)
+        .into_iter()
+        .map(|(p, in_string)| match p {
+            Piece::Text(t) => (*t).to_owned(),
+            Piece::Macro(m) => {
+                let v = value_of(m);
+                match how {
+                    // A path segment of dots would climb the receiver's path: it is left empty.
+                    Escape::Url if v.bytes().all(|b| b == b'.') => String::new(),
+                    // Outside a string (a number, checked when saved): a number or null.
+                    Escape::Json if !in_string => {
+                        if v.parse::<f64>().is_ok_and(f64::is_finite) {
+                            v
+                        } else {
+                            "null".into()
+                        }
+                    }
+                    _ => escape(&v, how),
+                }
+            }
+        })
+        .collect()
+}
+
+/// Whether the URL template names its scheme and host before any macro, so that no value can
+/// choose where a call goes.
+fn host_is_fixed(url: &str) -> bool {
+    let fixed = url.split('{').next().unwrap_or("");
+    let Some((_, rest)) = fixed.split_once("://") else {
+        return false;
+    };
+    match rest.find(['/', '?', '#']) {
+        Some(end) => end > 0,
+        // No macro at all: the whole URL is fixed.
+        None => fixed.len() == url.len() && !rest.is_empty(),
     }
 }
 
@@ -224,6 +278,12 @@ pub fn check(p: &Postback) -> Vec<(&'static str, String)> {
                 "has a brace that is not a {macro} (a macro is {name} in lowercase)".into(),
             ))
         }
+        Ok(_) if !host_is_fixed(&p.url) => problems.push((
+            "url",
+            "names its host after a macro: write the scheme and host (https://host/) first, so \
+             that no value chooses where the call goes"
+                .into(),
+        )),
         Ok(_) => {
             let sample = render(&p.url, Escape::Url, |_| "1".into());
             match reqwest::Url::parse(&sample) {
@@ -240,11 +300,33 @@ pub fn check(p: &Postback) -> Vec<(&'static str, String)> {
         (Method::Get, None) if p.content_type.is_some() => {
             problems.push(("content_type", "a GET has no body; use POST".into()))
         }
-        (_, Some(body)) => {
-            if let Err(e) = parse(body) {
-                problems.push(("body", e));
+        (_, Some(body)) => match parse(body) {
+            Err(e) => problems.push(("body", e)),
+            Ok(pieces) if p.content_type.unwrap_or(BodyType::Json) == BodyType::Json => {
+                let bare = placed(&pieces)
+                    .into_iter()
+                    .find_map(|(piece, in_string)| match piece {
+                        Piece::Macro(m) if !in_string && !NUMERIC_MACROS.contains(m) => Some(*m),
+                        _ => None,
+                    });
+                if let Some(m) = bare {
+                    problems.push((
+                        "body",
+                        format!(
+                            "{{{m}}} stands outside a JSON string: write \"{{{m}}}\" (only {} \
+                             may stand bare, as numbers)",
+                            NUMERIC_MACROS.map(|n| format!("{{{n}}}")).join(", ")
+                        ),
+                    ));
+                } else {
+                    let sample = render(body, Escape::Json, |_| "1".into());
+                    if let Err(e) = serde_json::from_str::<serde_json::Value>(&sample) {
+                        problems.push(("body", format!("is not JSON once filled in: {e}")));
+                    }
+                }
             }
-        }
+            Ok(_) => {}
+        },
         _ => {}
     }
     problems
@@ -482,6 +564,23 @@ mod tests {
             ..p
         };
         assert!(calls(&[other], &e, "c1").is_empty());
+        // A value of dots cannot climb the receiver's path; a bare number that is missing is
+        // null, so the body stays JSON.
+        let dots = |m: &str| {
+            if m == "sub1" {
+                "..".into()
+            } else {
+                String::new()
+            }
+        };
+        assert_eq!(
+            render("https://s.example/a/{sub1}/pb", Escape::Url, dots),
+            "https://s.example/a//pb"
+        );
+        let body = render(r#"{"p":{payout},"s":"{sub1}"}"#, Escape::Json, dots);
+        assert_eq!(body, r#"{"p":null,"s":".."}"#);
+        let forged = render(r#"{"p":{payout}}"#, Escape::Json, |_| "1,\"x\":2".into());
+        assert_eq!(forged, r#"{"p":null}"#, "a bare place takes a number only");
     }
 
     #[test]
@@ -506,9 +605,33 @@ mod tests {
         with_body.body = Some("x".into());
         assert_eq!(check(&with_body)[0].0, "body");
         with_body.method = Method::Post;
+        assert!(check(&with_body)[0].1.contains("not JSON"), "a JSON body");
+        with_body.body = Some(r#"{"t":"{transaction_id}","p":{payout}}"#.into());
+        assert!(check(&with_body).is_empty());
+        with_body.body = Some(r#"{"s":{sub1}}"#.into());
+        assert!(check(&with_body)[0].1.contains("outside a JSON string"));
+        with_body.body = Some(r#"{"s":"a\"{sub1}"}"#.into());
+        assert!(
+            check(&with_body).is_empty(),
+            "an escaped quote stays in the string"
+        );
+        with_body.body = Some("x".into());
+        with_body.content_type = Some(BodyType::Form);
         assert!(check(&with_body).is_empty());
         with_body.body = Some("{nope}".into());
         assert_eq!(check(&with_body)[0].0, "body");
+        // No value may choose the host: a macro before the path is refused.
+        for url in [
+            "https://{sub1}/pb",
+            "https://{sub1}.example/pb",
+            "https://s.example:{pid}/pb",
+            "https://user:{sub1}@s.example/",
+            "https://s.example{sub1}",
+        ] {
+            assert!(check(&get(url))[0].1.contains("host"), "{url}");
+        }
+        assert!(check(&get("https://s.example/{sub1}")).is_empty());
+        assert!(check(&get("https://s.example?c={sub1}")).is_empty());
     }
 
     #[test]
