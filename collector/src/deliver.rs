@@ -227,9 +227,17 @@ async fn send(
         "POST" => reqwest::Method::POST,
         _ => reqwest::Method::GET,
     };
+    // The request target as it goes on the request line: what the signature covers.
+    let target = reqwest::Url::parse(&call.url)
+        .map(|u| match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_owned(),
+        })
+        .unwrap_or_default();
+    let signed = signature(secret, unix, method.as_str(), &target, &body);
     let mut request = client
         .request(method, &call.url)
-        .header(SIGNATURE_HEADER, signature(secret, unix, &body))
+        .header(SIGNATURE_HEADER, signed)
         .header("Idempotency-Key", &call.idempotency_key);
     if let Some(kind) = &call.content_type {
         if let Ok(v) = HeaderValue::from_str(kind) {

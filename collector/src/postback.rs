@@ -381,13 +381,23 @@ pub fn calls(postbacks: &[Postback], event: &Event, campaign: &str) -> Vec<Call>
 }
 
 /// The signature header's value: `t=UNIX_SECONDS,v1=HEX`, where HEX is the HMAC-SHA256, with
-/// the campaign's secret, of `UNIX_SECONDS.` followed by the body (empty for a GET). A receiver
-/// recomputes it, compares in constant time, and refuses an old `t` (a replay).
-pub fn signature(secret: &str, unix_seconds: u64, body: &str) -> String {
+/// the campaign's secret, of `UNIX_SECONDS.METHOD.TARGET.BODY`: TARGET is the path and query as
+/// sent on the request line, BODY empty for a GET. A GET carries everything in its query, so
+/// the query is signed too. A receiver recomputes it, compares in constant time, and refuses an
+/// old `t` (a replay).
+pub fn signature(
+    secret: &str,
+    unix_seconds: u64,
+    method: &str,
+    target: &str,
+    body: &str,
+) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
-    mac.update(unix_seconds.to_string().as_bytes());
-    mac.update(b".");
+    for part in [&unix_seconds.to_string(), method, target] {
+        mac.update(part.as_bytes());
+        mac.update(b".");
+    }
     mac.update(body.as_bytes());
     format!(
         "t={unix_seconds},v1={}",
@@ -650,14 +660,22 @@ mod tests {
     }
 
     #[test]
-    fn the_signature_is_hmac_sha256_of_time_dot_body() {
-        // RFC 4231-style check against the hmac crate used the plain way.
-        let sig = signature("key", 1_700_000_000, "{\"a\":1}");
+    fn the_signature_is_hmac_sha256_of_time_method_target_and_body() {
+        // Checked against the hmac crate used the plain way.
+        let sig = signature("key", 1_700_000_000, "POST", "/pb?c=1", "{\"a\":1}");
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"key").unwrap();
-        mac.update(b"1700000000.{\"a\":1}");
+        mac.update(b"1700000000.POST./pb?c=1.{\"a\":1}");
         let expected = hex::encode(mac.finalize().into_bytes());
         assert_eq!(sig, format!("t=1700000000,v1={expected}"));
-        assert_ne!(signature("other", 1_700_000_000, "{\"a\":1}"), sig);
+        assert_ne!(
+            signature("other", 1_700_000_000, "POST", "/pb?c=1", "{\"a\":1}"),
+            sig
+        );
+        // A GET's query is what it carries: another query is another signature.
+        assert_ne!(
+            signature("key", 1, "GET", "/pb?payout=1", ""),
+            signature("key", 1, "GET", "/pb?payout=9", "")
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ const SECRET: &str = "0123456789abcdef0123456789abcdef";
 #[derive(Clone, Debug)]
 struct Got {
     path: String,
+    /// The path and query as on the request line.
+    target: String,
     query: String,
     headers: HeaderMap,
     body: String,
@@ -53,12 +55,17 @@ async fn receive(
     State(r): State<Receiver>,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
     let before = r.calls(&path).len();
     r.got.lock().unwrap().push(Got {
         path: path.clone(),
+        target: uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
         query: query.unwrap_or_default(),
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
@@ -218,7 +225,11 @@ async fn each_receiver_gets_the_calls_retries_and_records_its_answers_call_for()
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(sig, signature(SECRET, t, ""), "the receiver can verify it");
+    assert_eq!(
+        sig,
+        signature(SECRET, t, "GET", &ok[0].target, ""),
+        "the receiver can verify it"
+    );
     assert!(ok[0].headers["idempotency-key"]
         .to_str()
         .unwrap()
@@ -240,7 +251,10 @@ async fn each_receiver_gets_the_calls_retries_and_records_its_answers_call_for()
     assert_eq!(flaky[1].headers["content-type"], "application/json");
     let sig = flaky[1].headers[SIGNATURE_HEADER].to_str().unwrap();
     let t: u64 = sig[2..sig.find(',').unwrap()].parse().unwrap();
-    assert_eq!(sig, signature(SECRET, t, &flaky[1].body));
+    assert_eq!(
+        sig,
+        signature(SECRET, t, "POST", &flaky[1].target, &flaky[1].body)
+    );
     let call = by_url(&calls, "/flaky");
     assert_eq!(call["status"], "delivered");
     assert_eq!(attempt_statuses(call), [json!(500), json!(200)]);
