@@ -72,10 +72,16 @@ async fn run(
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
-    // Claims a previous run left behind (it stopped or died) are due again.
-    if let Err(e) = store.run(|c| store::release_postbacks(c)).await {
-        warn_line!("postbacks: {e}");
-    }
+    // This worker's claims are `WORKER:N`, N counting its claims, so that an attempt is
+    // recorded under the claim it was made under and a stop releases only this worker's.
+    let worker = match crate::auth::random_hex(8) {
+        Ok(w) => w,
+        Err(e) => {
+            warn_line!("postbacks: none will be sent: {e}");
+            return;
+        }
+    };
+    let mut claims = 0u64;
     let client = match reqwest::Client::builder()
         .timeout(settings.timeout)
         .redirect(reqwest::redirect::Policy::limited(3))
@@ -90,14 +96,17 @@ async fn run(
     };
     let slots = settings.concurrency.max(1);
     let permits = Arc::new(Semaphore::new(slots));
-    // A claim outlives the call's timeout, so it never lapses while the call is made.
-    let lease = (settings.timeout + Duration::from_secs(30)).as_millis() as i64;
+    // A claim outlives the call's timeout, so it never lapses while the call is made; a claim
+    // of a collector that died is due again once it lapses.
+    let lease = (settings.timeout + Duration::from_secs(5)).as_millis() as i64;
     while !*stop.borrow() {
         let free = permits.available_permits() as i64;
+        claims += 1;
+        let claim = format!("{worker}:{claims}");
         let due = match free {
             0 => Vec::new(),
             _ => store
-                .run(move |c| store::claim_postbacks(c, now_ms(), free, lease))
+                .run(move |c| store::claim_postbacks(c, now_ms(), free, lease, &claim))
                 .await
                 .unwrap_or_else(|e| {
                     warn_line!("postbacks: cannot claim calls: {e}");
@@ -133,7 +142,10 @@ async fn run(
     }
     // Stopping: the calls in flight finish (each within its timeout); nothing new is claimed.
     let _ = permits.acquire_many(slots as u32).await;
-    if let Err(e) = store.run(|c| store::release_postbacks(c)).await {
+    if let Err(e) = store
+        .run(move |c| store::release_postbacks(c, &worker))
+        .await
+    {
         warn_line!("postbacks: {e}");
     }
 }
@@ -207,7 +219,7 @@ async fn make(
     };
     let id = call.id;
     if let Err(e) = store
-        .run(move |c| store::record_attempt(c, id, &attempt))
+        .run(move |c| store::record_attempt(c, &call, &attempt))
         .await
     {
         // The claim lapses and the call is made again: at least once, never lost.

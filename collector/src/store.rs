@@ -219,6 +219,8 @@ impl Store {
         conn.busy_timeout(options.busy_timeout)?;
         conn.execute_batch(SCHEMA)?;
         migrate_reports(&conn)?;
+        // The claim a worker holds on a postback call (issue 10's review).
+        add_missing_columns(&conn, "postbacks", &[("claim".into(), "TEXT".into())])?;
         let sync = match options.durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
@@ -513,6 +515,8 @@ pub struct DueCall {
     pub content_type: Option<String>,
     /// Attempts made before this one.
     pub attempts: u32,
+    /// The claim under which it is made: its attempt is recorded only while the claim holds.
+    pub claim: String,
 }
 
 /// What became of an attempt, to record.
@@ -532,12 +536,14 @@ pub struct Attempt {
     pub next_at: i64,
 }
 
-/// Claims up to `limit` due calls for `lease_ms` (another worker skips them meanwhile).
+/// Claims up to `limit` due calls for `lease_ms` under `claim` (another worker skips them
+/// meanwhile; once the lease lapses they are anyone's again).
 pub fn claim_postbacks(
     conn: &Connection,
     now: i64,
     limit: i64,
     lease_ms: i64,
+    claim: &str,
 ) -> Result<Vec<DueCall>, StoreError> {
     let tx = conn.unchecked_transaction()?;
     let due = {
@@ -557,43 +563,49 @@ pub fn claim_postbacks(
                 body: r.get(5)?,
                 content_type: r.get(6)?,
                 attempts: r.get(7)?,
+                claim: claim.to_owned(),
             })
         })?;
         rows.collect::<Result<Vec<_>, _>>()?
     };
     {
-        let mut lock = tx.prepare_cached("UPDATE postbacks SET locked_until = ?2 WHERE id = ?1")?;
+        let mut lock =
+            tx.prepare_cached("UPDATE postbacks SET locked_until = ?2, claim = ?3 WHERE id = ?1")?;
         for call in &due {
-            lock.execute(params![call.id, now + lease_ms])?;
+            lock.execute(params![call.id, now + lease_ms, claim])?;
         }
     }
     tx.commit()?;
     Ok(due)
 }
 
-/// Records an attempt and what follows it, and releases the claim.
-pub fn record_attempt(conn: &Connection, id: i64, a: &Attempt) -> Result<(), StoreError> {
+/// Records an attempt and, while `call`'s claim still holds, what follows it, releasing the
+/// claim. A claim that lapsed (the call outlived its lease) belongs to whoever claimed the call
+/// since: the attempt is recorded, and their outcome decides what follows.
+pub fn record_attempt(conn: &Connection, call: &DueCall, a: &Attempt) -> Result<(), StoreError> {
     let tx = conn.unchecked_transaction()?;
     tx.execute(
         "INSERT INTO postback_attempts (postback_id, at, status, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, a.at, a.status, a.latency_ms, a.error],
+        params![call.id, a.at, a.status, a.latency_ms, a.error],
     )?;
     tx.execute(
-        "UPDATE postbacks SET attempts = attempts + 1, locked_until = NULL, last_status = ?2, last_error = ?3,
+        "UPDATE postbacks SET attempts = attempts + 1, locked_until = NULL, claim = NULL, last_status = ?2, last_error = ?3,
                 status = COALESCE(?4, status), next_at = ?5, done_at = CASE WHEN ?4 IS NULL THEN NULL ELSE ?6 END
-          WHERE id = ?1",
-        params![id, a.status, a.error, a.done, a.next_at, a.at],
+          WHERE id = ?1 AND claim = ?7",
+        params![call.id, a.status, a.error, a.done, a.next_at, a.at, call.claim],
     )?;
     tx.commit()?;
     Ok(())
 }
 
-/// Releases every claim (at start, and when the worker stops): whatever a stopped worker had
-/// claimed but not called is due again.
-pub fn release_postbacks(conn: &Connection) -> Result<usize, StoreError> {
+/// Releases the claims of `worker` (whose claims are `WORKER:N`) when it stops: what it had
+/// claimed but not called is due again at once. A worker that died without stopping leaves
+/// claims that lapse with their lease; those of another live worker are never touched.
+pub fn release_postbacks(conn: &Connection, worker: &str) -> Result<usize, StoreError> {
     Ok(conn.execute(
-        "UPDATE postbacks SET locked_until = NULL WHERE locked_until IS NOT NULL AND status = 'pending'",
-        [],
+        "UPDATE postbacks SET locked_until = NULL, claim = NULL
+          WHERE claim LIKE ?1 || ':%' AND status = 'pending'",
+        params![worker],
     )?)
 }
 
@@ -759,19 +771,30 @@ fn report_columns() -> Vec<(String, String)> {
 /// index hands it over, never sorting events: by campaign, event, bot flag and quarter hour
 /// (`events_report`: totals, events, campaigns, time series), and by campaign and source value
 /// (`events_by_PARAM`, holding only the events that have the parameter).
-fn migrate_reports(conn: &Connection) -> Result<(), StoreError> {
+/// Adds to `table` those of `columns` (name, definition) a database made by an older version
+/// lacks.
+fn add_missing_columns(
+    conn: &Connection,
+    table: &str,
+    columns: &[(String, String)],
+) -> Result<(), StoreError> {
     // table_xinfo, not table_info: the latter leaves generated columns out.
-    let mut stmt = conn.prepare("SELECT name FROM pragma_table_xinfo('events')")?;
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_xinfo(?1)")?;
     let have: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
+        .query_map([table], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    for (name, definition) in report_columns() {
-        if !have.contains(&name) {
+    for (name, definition) in columns {
+        if !have.contains(name) {
             conn.execute_batch(&format!(
-                "ALTER TABLE events ADD COLUMN {name} {definition}"
+                "ALTER TABLE {table} ADD COLUMN {name} {definition}"
             ))?;
         }
     }
+    Ok(())
+}
+
+fn migrate_reports(conn: &Connection) -> Result<(), StoreError> {
+    add_missing_columns(conn, "events", &report_columns())?;
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS events_report
            ON events (campaign_id, event_id, bot, quarter, ts, revenue, payout);",

@@ -340,7 +340,10 @@ async fn a_pending_postback_survives_a_killed_collector_and_is_delivered_once_af
         {"event":"form_sold","url":format!("{base}/flaky?txn={{transaction_id}}")}
     ]));
     let dir = tempfile::tempdir().unwrap();
+    // A claim the killed collector held lapses after its lease (timeout + 5 s).
     let args = [
+        "--postback-timeout",
+        "1",
         "--postback-backoff-ms",
         "200",
         "--postback-attempts",
@@ -499,4 +502,70 @@ async fn a_sale_reported_by_a_server_fires_the_same_postbacks() {
     assert_eq!(calls[0]["status"], "delivered");
     assert_eq!(r.calls("ok")[0].query, "click=aff%2D9&price=40");
     worker.stop().await;
+}
+
+#[tokio::test]
+async fn an_attempt_counts_only_under_the_claim_it_was_made_under() {
+    use collector::store::{claim_postbacks, record_attempt, release_postbacks, Attempt};
+    let dir = tempfile::tempdir().unwrap();
+    let config = with_postbacks(json!([{"event":"form_sold","url":"https://s.example/pb"}]));
+    let app = state_with(&dir, Some("secret"), &Limits::default(), config);
+    let store = app.store.clone();
+    let router = harden(router(app), &Limits::default());
+    let (s, _, _) = send(&router, post(batch("c1", vec![sold(1)]), Some(ORIGIN))).await;
+    assert_eq!(s, StatusCode::OK);
+    let outcome = |done: Option<&'static str>| Attempt {
+        at: 1,
+        status: Some(200),
+        latency_ms: 1,
+        error: None,
+        done,
+        next_at: 0,
+    };
+    let rows = store
+        .run(move |c| {
+            let now = collector::store::now_ms();
+            // Worker a claims the call for 1 ms; the lease lapses while its call is slow, and
+            // worker b claims it.
+            let a = claim_postbacks(c, now, 10, 1, "a:1")?;
+            let none = claim_postbacks(c, now, 10, 1, "b:1")?;
+            let b = claim_postbacks(c, now + 5, 10, 60_000, "b:2")?;
+            // a's stop releases a's claims only: b's holds.
+            release_postbacks(c, "a")?;
+            let held = claim_postbacks(c, now + 10, 10, 60_000, "c:1")?;
+            // a's late answer is recorded as an attempt but decides nothing.
+            record_attempt(c, &a[0], &outcome(None))?;
+            let status: String = c.query_row("SELECT status FROM postbacks", [], |r| r.get(0))?;
+            record_attempt(c, &b[0], &outcome(Some("delivered")))?;
+            let (after, attempts, logged): (String, i64, i64) = c.query_row(
+                "SELECT status, attempts, (SELECT count(*) FROM postback_attempts) FROM postbacks",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            Ok((
+                a.len(),
+                none.len(),
+                b.len(),
+                held.len(),
+                status,
+                after,
+                attempts,
+                logged,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        (
+            1,
+            0,
+            1,
+            0,
+            "pending".to_owned(),
+            "delivered".to_owned(),
+            1,
+            2
+        )
+    );
 }
