@@ -144,11 +144,19 @@ pub async fn read_json_as<T: DeserializeOwned>(
 
 /// Reads a body as JSON, of any shape.
 async fn read_value(body: Body) -> Result<Value, Refusal> {
-    let bytes = to_bytes(body, MAX_ADMIN_BODY).await.map_err(|_| {
-        Refusal(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body larger than {MAX_ADMIN_BODY} bytes"),
-        )
+    let bytes = to_bytes(body, MAX_ADMIN_BODY).await.map_err(|e| {
+        if crate::too_large(&e) {
+            Refusal(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {MAX_ADMIN_BODY} bytes"),
+            )
+        } else {
+            // Slow or cut off: not the sender's fault, so it may send it again.
+            Refusal(
+                StatusCode::REQUEST_TIMEOUT,
+                "body not received in time (or cut off); retry".into(),
+            )
+        }
     })?;
     serde_json::from_slice(&bytes)
         .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("malformed body: {e}")))

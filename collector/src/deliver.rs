@@ -84,7 +84,7 @@ async fn run(
     let mut claims = 0u64;
     let client = match reqwest::Client::builder()
         .timeout(settings.timeout)
-        .redirect(reqwest::redirect::Policy::limited(3))
+        .redirect(reqwest::redirect::Policy::custom(same_origin_redirects))
         .user_agent(concat!("Clickscript-Collector/", env!("CARGO_PKG_VERSION")))
         .build()
     {
@@ -147,6 +147,26 @@ async fn run(
         .await
     {
         warn_line!("postbacks: {e}");
+    }
+}
+
+/// Most of a receiver's answer read before the connection is dropped.
+const MAX_ANSWER_BODY: usize = 64 * 1024;
+
+/// Follows at most 3 redirects, and only within the postback's own scheme, host and port: a
+/// receiver's redirect cannot send a signed call (with lead data in it) somewhere else, or to
+/// an address inside the collector's network.
+fn same_origin_redirects(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    let first = attempt.previous().first();
+    let same = first.is_some_and(|f| {
+        f.scheme() == attempt.url().scheme()
+            && f.host_str() == attempt.url().host_str()
+            && f.port_or_known_default() == attempt.url().port_or_known_default()
+    });
+    if same && attempt.previous().len() <= 3 {
+        attempt.follow()
+    } else {
+        attempt.stop()
     }
 }
 
@@ -265,8 +285,16 @@ async fn send(
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| retry_after(v, std::time::SystemTime::now()));
-            // The answer's body is not needed; reading it lets the connection be reused.
-            let _ = response.bytes().await;
+            // The answer's body is not needed; reading a little of it lets a short answer's
+            // connection be reused, and a long one is dropped rather than read.
+            let mut response = response;
+            let mut read = 0usize;
+            while let Ok(Some(chunk)) = response.chunk().await {
+                read += chunk.len();
+                if read > MAX_ANSWER_BODY {
+                    break;
+                }
+            }
             let error = (!(200..300).contains(&code)).then(|| format!("HTTP {code}"));
             (Answer::Status(code, after), Some(code), error)
         }

@@ -684,7 +684,7 @@ async fn lead(State(app): State<App>, reader: auth::Reader, Path(txn): Path<Stri
 }
 
 /// Whether reading a body failed on its size limit (rather than on time or a cut connection).
-fn too_large(e: &axum::Error) -> bool {
+pub(crate) fn too_large(e: &axum::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if c.is::<http_body_util::LengthLimitError>() {

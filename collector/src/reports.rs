@@ -528,6 +528,17 @@ pub struct Report {
     pub totals: Metrics,
     /// Its rows.
     pub rows: Rows,
+    /// By traffic source: how many values with the fewest leads are not listed (their events
+    /// are in the totals), since a parameter such as a click ID can take a value per visitor.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_out: usize,
+}
+
+/// Most traffic-source values a report lists.
+pub const MAX_SOURCE_ROWS: usize = 500;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A row's key as SQLite grouped it: a time bucket's number, or a text (campaign, source
@@ -863,6 +874,7 @@ pub fn run(conn: &Connection, scope: &Scope, params: &Params) -> Result<Report, 
             }
         }
     }
+    let mut left_out = 0;
     let rows = match group {
         Group::Event => Rows::Events(event_rows(&totals, &events)),
         Group::Hour | Group::Day => Rows::Metrics(time_rows(rows, params, &events)),
@@ -872,7 +884,19 @@ pub fn run(conn: &Connection, scope: &Scope, params: &Params) -> Result<Report, 
             }
             Rows::Metrics(key_rows(rows, &events, false))
         }
-        Group::Source(_) => Rows::Metrics(key_rows(rows, &events, true)),
+        Group::Source(_) => {
+            let mut listed = key_rows(rows, &events, true);
+            // Sorted by leads, the values without the parameter last: keep the first values and
+            // that last row; the rest are counted in the totals, and their number said.
+            let valued = listed.iter().filter(|r| r.key.is_some()).count();
+            if valued > MAX_SOURCE_ROWS {
+                left_out = valued - MAX_SOURCE_ROWS;
+                let without = listed.pop_if(|r| r.key.is_none());
+                listed.truncate(MAX_SOURCE_ROWS);
+                listed.extend(without);
+            }
+            Rows::Metrics(listed)
+        }
     };
     Ok(Report {
         org: scope.org.clone(),
@@ -890,6 +914,7 @@ pub fn run(conn: &Connection, scope: &Scope, params: &Params) -> Result<Report, 
         totals: totals.finish(&events),
         events,
         rows,
+        left_out,
     })
 }
 

@@ -76,6 +76,15 @@ async fn receive(
         "flaky" if before == 0 || down => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         "flaky" => StatusCode::OK.into_response(),
         "gone" => StatusCode::NOT_FOUND.into_response(),
+        "landed" => StatusCode::OK.into_response(),
+        // A redirect within the receiver, and one to another host (`localhost`, not the
+        // `127.0.0.1` the call went to).
+        "hop" => (StatusCode::FOUND, [("location", "/landed?from=hop")]).into_response(),
+        "moved" => {
+            let port = headers_port(&r, &path);
+            let to = format!("http://localhost:{port}/landed?from=moved");
+            (StatusCode::FOUND, [("location", to)]).into_response()
+        }
         "busy" if before == 0 => {
             (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response()
         }
@@ -86,6 +95,16 @@ async fn receive(
         }
         _ => StatusCode::IM_A_TEAPOT.into_response(),
     }
+}
+
+/// The port the last call to `path` was made to, from its `Host`.
+fn headers_port(r: &Receiver, path: &str) -> String {
+    let got = r.calls(path);
+    let host = got.last().unwrap().headers["host"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    host.rsplit(':').next().unwrap().to_owned()
 }
 
 /// Starts the receiver; returns it and its base URL.
@@ -174,6 +193,8 @@ async fn each_receiver_gets_the_calls_retries_and_records_its_answers_call_for()
          "body":"t={transaction_id}&s={sub1}","content_type":"application/x-www-form-urlencoded"},
         {"event":"form_sold","url":format!("{base}/hang")},
         {"event":"form_sold","url":close_url},
+        {"event":"form_sold","url":format!("{base}/hop")},
+        {"event":"form_sold","url":format!("{base}/moved")},
         {"event":"base","url":format!("{base}/ok?lead={{uid}}")}
     ]));
     let dir = tempfile::tempdir().unwrap();
@@ -202,7 +223,7 @@ async fn each_receiver_gets_the_calls_retries_and_records_its_answers_call_for()
     let calls = settled(&http, Duration::from_secs(15)).await;
     assert_eq!(
         calls.len(),
-        6,
+        8,
         "the Base Event's postback was not fired: no Base Event came"
     );
 
@@ -295,6 +316,16 @@ async fn each_receiver_gets_the_calls_retries_and_records_its_answers_call_for()
     );
     assert!(closed.load(std::sync::atomic::Ordering::SeqCst) >= 3);
 
+    // A redirect is followed within the receiver's own origin only: one to another host is not
+    // followed (the signed call and its lead data stay where the campaign sent them).
+    let landed = r.calls("landed");
+    assert_eq!(landed.len(), 1, "{landed:?}");
+    assert_eq!(landed[0].query, "from=hop");
+    assert_eq!(by_url(&calls, "/hop")["status"], "delivered");
+    let call = by_url(&calls, "/moved");
+    assert_eq!(call["status"], "failed");
+    assert_eq!(attempt_statuses(call), [json!(302)]);
+
     // The same event again (a retry) and another Base Form Sold for the lead: duplicates, and
     // no postback fires twice.
     let again = batch("c1", vec![sold(1), sold(2)]);
@@ -304,7 +335,7 @@ async fn each_receiver_gets_the_calls_retries_and_records_its_answers_call_for()
     assert_eq!(r.calls("ok").len(), 1);
     assert_eq!(r.calls("flaky").len(), 2);
     let (_, v, _) = read(&http, "/v1/campaigns/c1/postbacks").await;
-    assert_eq!(v["postbacks"].as_array().unwrap().len(), 6);
+    assert_eq!(v["postbacks"].as_array().unwrap().len(), 8);
     worker.stop().await;
 }
 

@@ -840,3 +840,56 @@ fn an_existing_database_is_migrated_and_its_events_reported() {
         .unwrap();
     assert_eq!((clicks, revenue, sub2.as_str()), (1, 2.5, "x"));
 }
+
+#[tokio::test]
+async fn a_source_with_a_value_per_visitor_lists_the_top_values_and_says_how_many_are_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let max = collector::reports::MAX_SOURCE_ROWS as u32;
+    // One value with 3 leads, `max + 9` values with one lead each, 2 leads without the parameter.
+    let mut events: Vec<Value> = (0..max + 14)
+        .map(|n| {
+            let params = match n {
+                0..=2 => json!({"sub2": "top"}),
+                n if n < max + 12 => json!({"sub2": format!("click-{n:04}")}),
+                _ => json!({}),
+            };
+            ev(
+                n,
+                n,
+                "base",
+                "lead",
+                D + u64::from(n),
+                params,
+                (None, None),
+                false,
+            )
+        })
+        .collect();
+    while !events.is_empty() {
+        let rest = events.split_off(events.len().min(100));
+        ingest(&app, "c1", events).await;
+        events = rest;
+    }
+    let v = report(
+        &app,
+        &format!("/v1/reports/campaigns/c1?{RANGE}&group=sub2"),
+    )
+    .await;
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        max as usize + 1,
+        "the top values and the row without"
+    );
+    assert_eq!(rows[0]["key"], "top");
+    assert_eq!(rows[0]["leads"], 3);
+    assert_eq!(rows.last().unwrap()["key"], Value::Null);
+    assert_eq!(rows.last().unwrap()["leads"], 2);
+    assert_eq!(v["left_out"], 10);
+    assert_eq!(
+        v["totals"]["leads"],
+        max + 14,
+        "the totals count every lead"
+    );
+}

@@ -82,6 +82,21 @@ async fn slow_requests_and_bodies_time_out_with_408_and_ingest_says_retry() {
     let (s, v, _) = send(&app, req).await;
     assert_eq!(s, StatusCode::REQUEST_TIMEOUT, "{v}");
     assert!(v["error"].as_str().unwrap().contains("retry"), "{v}");
+    // The same for an admin body and a server event's: 408, so the sender sends it again.
+    for (method, path) in [
+        ("PUT", "/admin/campaigns/c1"),
+        ("POST", "/v1/server-events"),
+    ] {
+        let stalled = chunk_body(b"{\"id\":", Default::default(), true);
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, "Bearer secret")
+            .body(stalled)
+            .unwrap();
+        let (s, v, _) = send(&app, req).await;
+        assert_eq!(s, StatusCode::REQUEST_TIMEOUT, "{path}: {v}");
+    }
 }
 
 fn trusted() -> Vec<std::net::IpAddr> {
