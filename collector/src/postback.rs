@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clickscript_core::attribution::CLICK_IDS;
 use clickscript_core::event::Event;
+
+use crate::store::REPORT_SOURCES;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -74,22 +76,16 @@ impl BodyType {
     }
 }
 
-/// The macros a template may use, besides the click IDs (`{gclid}`, `{fbclid}`, …).
-pub const MACROS: [&str; 19] = [
+/// The macros a template may use, besides the traffic-source parameters the reports group by
+/// ([`REPORT_SOURCES`]: `{sub1}`…`{sub5}`, `{source_id}`, `{pid}`, `{utm_source}`) and the
+/// click IDs (`{gclid}`, `{fbclid}`, …).
+pub const MACROS: [&str; 11] = [
     "transaction_id",
     "event_id",
     "uid",
     "campaign_id",
     "revenue",
     "payout",
-    "sub1",
-    "sub2",
-    "sub3",
-    "sub4",
-    "sub5",
-    "source_id",
-    "pid",
-    "utm_source",
     "utm_medium",
     "utm_campaign",
     "utm_term",
@@ -98,7 +94,7 @@ pub const MACROS: [&str; 19] = [
 ];
 
 fn known(name: &str) -> bool {
-    MACROS.contains(&name) || CLICK_IDS.contains(&name)
+    MACROS.contains(&name) || REPORT_SOURCES.contains(&name) || CLICK_IDS.contains(&name)
 }
 
 /// A piece of a parsed template.
@@ -128,8 +124,9 @@ pub fn parse(template: &str) -> Result<Vec<Piece<'_>>, String> {
                 let name = &template[i + 1..close];
                 if !known(name) {
                     return Err(format!(
-                        "unknown macro {{{name}}} (known: {} and the click IDs {})",
+                        "unknown macro {{{name}}} (known: {}, {} and the click IDs {})",
                         MACROS.join(", "),
+                        REPORT_SOURCES.join(", "),
                         CLICK_IDS.join(", ")
                     ));
                 }
