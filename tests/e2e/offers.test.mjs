@@ -36,7 +36,9 @@ test('middle and ctrl clicks open the offer in a new tab, decorated', async () =
   const { page, txn, port } = await open(context);
   for (const click of [{ button: 'middle' }, { modifiers: ['Control'] }]) {
     const [tab] = await Promise.all([context.waitForEvent('page'), page.click('#offer-sub', click)]);
-    await tab.waitForLoadState();
+    // A new tab starts at about:blank; under load its navigation commits later, so wait for it
+    // to reach the offer (whatever its query) before reading its URL.
+    await tab.waitForURL(/\/other\?/);
     assert.equal(tab.url(), `http://www.offer.lp.test:${port}/other?transaction_id=${txn}&sub1=S1&utm_source=google`, JSON.stringify(click));
     await tab.close();
   }
