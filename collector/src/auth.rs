@@ -14,6 +14,7 @@ use axum_extra::extract::cookie::CookieJar;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
+use crate::server::{too_many_failures, ClientAddr};
 use crate::store::{now_ms, StoreError};
 use crate::{error, App};
 
@@ -306,11 +307,27 @@ impl FromRequestParts<App> for Reader {
         if !parts.method.is_safe() && bearer(&parts.headers).is_none() {
             return Err(unauthorized());
         }
+        let client = guessing(parts, app).await?;
         match reader(app, &parts.headers).await {
             Ok(Some(r)) => Ok(r),
-            Ok(None) => Err(unauthorized()),
+            Ok(None) => {
+                if bearer(&parts.headers).is_some() {
+                    app.rates.credential_failed(client);
+                }
+                Err(unauthorized())
+            }
             Err(e) => Err(crate::unavailable(&e)),
         }
+    }
+}
+
+/// The request's client, unless it has presented too many wrong credentials lately: then the
+/// 429 that refuses it before its credential is checked, so that keys cannot be guessed.
+async fn guessing(parts: &mut Parts, app: &App) -> Result<Option<std::net::IpAddr>, Response> {
+    let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(parts, app).await;
+    match app.rates.credential_wait(client) {
+        Some(wait) => Err(too_many_failures(wait)),
+        None => Ok(client),
     }
 }
 
@@ -328,12 +345,18 @@ impl FromRequestParts<App> for Admin {
                 "the admin API is off (start the collector with --admin-token)",
             ));
         };
+        let client = guessing(parts, app).await?;
         match bearer(&parts.headers) {
             Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(Admin),
-            _ => Err(error(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong admin token",
-            )),
+            given => {
+                if given.is_some() {
+                    app.rates.credential_failed(client);
+                }
+                Err(error(
+                    StatusCode::UNAUTHORIZED,
+                    "missing or wrong admin token",
+                ))
+            }
         }
     }
 }

@@ -106,12 +106,23 @@ fn over_https(app: &App, headers: &HeaderMap) -> bool {
             .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
-/// Whether the browser says another site's page made this request: a sign-in form posted from
-/// elsewhere would sign the visitor into the sender's organization (login CSRF).
+/// Whether another site's page may have made this request: a sign-in form posted from
+/// elsewhere would sign the visitor into the sender's organization (login CSRF). Browsers say
+/// where a request comes from in `Sec-Fetch-Site` (only the collector's own page, or the
+/// address bar, may sign in); one that does not, in `Origin` when it sends it.
 fn cross_site(headers: &HeaderMap) -> bool {
-    headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let host = headers.get(header::HOST).map(|h| h.as_bytes());
+    headers.get(header::ORIGIN).is_some_and(|origin| {
+        let authority = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, a)| a.as_bytes());
+        authority.is_none() || authority != host
+    })
 }
 
 async fn sign_in(
@@ -147,10 +158,10 @@ async fn sign_in(
         )
         .await;
     }
-    if let Some(wait) = app.rates.over_sign_in(client) {
+    if let Some(wait) = app.rates.credential_wait(client) {
         let mut r = refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many sign-in attempts from this address: wait a minute and try again.",
+            "Too many wrong sign-ins from this address: wait a minute and try again.",
         )
         .await;
         r.headers_mut().insert(
@@ -177,7 +188,11 @@ async fn sign_in(
                 })
                 .await
         }
-        other => other.map(|_| None),
+        Ok(None) => {
+            app.rates.credential_failed(client);
+            Ok(None)
+        }
+        Err(e) => Err(e),
     };
     let token = match started {
         Ok(Some(t)) => t,

@@ -84,7 +84,9 @@ async fn run(
     let mut claims = 0u64;
     let client = match reqwest::Client::builder()
         .timeout(settings.timeout)
-        .redirect(reqwest::redirect::Policy::custom(same_origin_redirects))
+        // A redirect is not followed: the signature covers the URL the campaign set, and a
+        // receiver cannot send the call (and its lead data) anywhere else. A 3xx is a failure.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Clickscript-Collector/", env!("CARGO_PKG_VERSION")))
         .build()
     {
@@ -98,7 +100,7 @@ async fn run(
     let permits = Arc::new(Semaphore::new(slots));
     // A claim outlives the call's timeout, so it never lapses while the call is made; a claim
     // of a collector that died is due again once it lapses.
-    let lease = (settings.timeout + Duration::from_secs(5)).as_millis() as i64;
+    let lease = (settings.timeout + Duration::from_secs(30)).as_millis() as i64;
     while !*stop.borrow() {
         let free = permits.available_permits() as i64;
         claims += 1;
@@ -152,23 +154,6 @@ async fn run(
 
 /// Most of a receiver's answer read before the connection is dropped.
 const MAX_ANSWER_BODY: usize = 64 * 1024;
-
-/// Follows at most 3 redirects, and only within the postback's own scheme, host and port: a
-/// receiver's redirect cannot send a signed call (with lead data in it) somewhere else, or to
-/// an address inside the collector's network.
-fn same_origin_redirects(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
-    let first = attempt.previous().first();
-    let same = first.is_some_and(|f| {
-        f.scheme() == attempt.url().scheme()
-            && f.host_str() == attempt.url().host_str()
-            && f.port_or_known_default() == attempt.url().port_or_known_default()
-    });
-    if same && attempt.previous().len() <= 3 {
-        attempt.follow()
-    } else {
-        attempt.stop()
-    }
-}
 
 fn jitter() -> f64 {
     getrandom::u64()

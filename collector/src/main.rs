@@ -78,6 +78,10 @@ struct Cli {
     /// Seconds a connection may take to send a request's head, or stay idle between requests.
     #[arg(long, default_value_t = 10)]
     header_timeout: u64,
+    /// Seconds a --trusted-proxy's connection may stay idle between requests; keep the load
+    /// balancer's own idle timeout below it (60 s is common).
+    #[arg(long, default_value_t = 75)]
+    proxy_idle_timeout: u64,
     /// Ingest batches per second from one client address (bursts of 5x; 429 with Retry-After over it).
     #[arg(long, default_value_t = 50)]
     rate_per_client: u32,
@@ -230,6 +234,7 @@ async fn main() -> ExitCode {
         connections: cli.max_connections,
         connections_per_client: cli.max_connections_per_client,
         header_timeout: Duration::from_secs(cli.header_timeout.max(1)),
+        proxy_idle_timeout: Duration::from_secs(cli.proxy_idle_timeout.max(1)),
         per_client: cli.rate_per_client,
         per_campaign: cli.rate_per_campaign,
     };

@@ -246,17 +246,32 @@ pub fn render(template: &str, how: Escape, value_of: impl Fn(&str) -> String) ->
 }
 
 /// Whether the URL template names its scheme and host before any macro, so that no value can
-/// choose where a call goes.
+/// choose where a call goes: the text before the first macro holds the whole authority, in
+/// plain characters (the URL parser skips backslashes after the scheme and drops tabs and line
+/// breaks), and the call's origin is the same whatever the values.
 fn host_is_fixed(url: &str) -> bool {
     let fixed = url.split('{').next().unwrap_or("");
+    if fixed.contains(['\\', '\t', '\n', '\r']) {
+        return false;
+    }
     let Some((_, rest)) = fixed.split_once("://") else {
         return false;
     };
-    match rest.find(['/', '?', '#']) {
+    let closed = match rest.find(['/', '?', '#']) {
         Some(end) => end > 0,
         // No macro at all: the whole URL is fixed.
         None => fixed.len() == url.len() && !rest.is_empty(),
-    }
+    };
+    let origin = |v: &str| {
+        let u = reqwest::Url::parse(&render(url, Escape::Url, |_| v.into())).ok()?;
+        Some((
+            u.scheme().to_owned(),
+            u.host_str()?.to_owned(),
+            u.port_or_known_default(),
+        ))
+    };
+    let first = origin("a");
+    closed && first.is_some() && first == origin("b.example") && first == origin("")
 }
 
 /// Checks a campaign's postback: its templates, and that what it renders is a usable call.
@@ -316,9 +331,19 @@ pub fn check(p: &Postback) -> Vec<(&'static str, String)> {
                         ),
                     ));
                 } else {
-                    let sample = render(body, Escape::Json, |_| "1".into());
-                    if let Err(e) = serde_json::from_str::<serde_json::Value>(&sample) {
-                        problems.push(("body", format!("is not JSON once filled in: {e}")));
+                    // With values, and with every value missing (a bare number is then null).
+                    for value in ["1", ""] {
+                        let sample = render(body, Escape::Json, |_| value.into());
+                        if let Err(e) = serde_json::from_str::<serde_json::Value>(&sample) {
+                            let when = if value.is_empty() {
+                                " (values missing)"
+                            } else {
+                                ""
+                            };
+                            problems
+                                .push(("body", format!("is not JSON once filled in{when}: {e}")));
+                            break;
+                        }
                     }
                 }
             }
@@ -615,6 +640,11 @@ mod tests {
         assert!(check(&with_body)[0].1.contains("not JSON"), "a JSON body");
         with_body.body = Some(r#"{"t":"{transaction_id}","p":{payout}}"#.into());
         assert!(check(&with_body).is_empty());
+        // A bare number must be a whole value: with it missing, `-null` is not JSON.
+        with_body.body = Some(r#"{"p":-{payout}}"#.into());
+        assert!(check(&with_body)[0].1.contains("values missing"));
+        with_body.body = Some(r#"{"p":{payout}{revenue}}"#.into());
+        assert!(check(&with_body)[0].1.contains("not JSON"));
         with_body.body = Some(r#"{"s":{sub1}}"#.into());
         assert!(check(&with_body)[0].1.contains("outside a JSON string"));
         with_body.body = Some(r#"{"s":"a\"{sub1}"}"#.into());
@@ -634,6 +664,10 @@ mod tests {
             "https://s.example:{pid}/pb",
             "https://user:{sub1}@s.example/",
             "https://s.example{sub1}",
+            "https://\\/{sub1}/pb",
+            "https:/\\{sub1}/pb",
+            "https://\t/{sub1}/pb",
+            "https://[::1{sub1}]/",
         ] {
             assert!(check(&get(url))[0].1.contains("host"), "{url}");
         }

@@ -1018,7 +1018,11 @@ async fn answer(app: &App, scope: Scope, query: &[(String, String)]) -> Response
         Ok(p) => p,
         Err(bad) => return bad.response(),
     };
-    match app.store.read(move |conn| run(conn, &scope, &params)).await {
+    match app
+        .store
+        .read_report(move |conn| run(conn, &scope, &params))
+        .await
+    {
         Ok(report) => Json(report).into_response(),
         Err(e) => crate::unavailable(&e),
     }

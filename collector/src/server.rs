@@ -41,6 +41,8 @@ pub struct Limits {
     pub connections_per_client: usize,
     /// Longest a connection may take to send a request head, or stay idle between requests.
     pub header_timeout: Duration,
+    /// The same for a trusted proxy's connections, which a load balancer keeps open idle.
+    pub proxy_idle_timeout: Duration,
     /// Ingest batches per second from one client address (bursts of 5×).
     pub per_client: u32,
     /// Ingest batches per second for one campaign (bursts of 5×).
@@ -55,6 +57,7 @@ impl Default for Limits {
             connections: 4096,
             connections_per_client: 256,
             header_timeout: Duration::from_secs(10),
+            proxy_idle_timeout: Duration::from_secs(75),
             per_client: 50,
             per_campaign: 5000,
         }
@@ -128,12 +131,15 @@ fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub struct RateLimits {
     clients: DefaultKeyedRateLimiter<IpAddr>,
     campaigns: DefaultKeyedRateLimiter<String>,
-    sign_ins: DefaultKeyedRateLimiter<IpAddr>,
+    failures: Mutex<HashMap<IpAddr, (u32, std::time::Instant)>>,
 }
 
-/// Dashboard sign-in attempts per minute from one client address (in a burst, then one every
-/// 6 s): plenty for a person, too few to guess a key.
-const SIGN_INS_PER_MINUTE: u32 = 10;
+/// Wrong credentials a client address may present in a minute (a dashboard sign-in, a bearer
+/// token or API key): plenty for a person's typo, too few to guess a key. Over it, the address
+/// is refused without its credential being checked until the minute is over.
+pub const FAILURES_PER_MINUTE: u32 = 10;
+
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 fn quota(per_second: u32) -> Quota {
     let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -147,9 +153,7 @@ impl RateLimits {
         Arc::new(RateLimits {
             clients: DefaultKeyedRateLimiter::keyed(quota(limits.per_client)),
             campaigns: DefaultKeyedRateLimiter::keyed(quota(limits.per_campaign)),
-            sign_ins: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
-                NonZeroU32::new(SIGN_INS_PER_MINUTE).unwrap_or(NonZeroU32::MIN),
-            )),
+            failures: Mutex::default(),
         })
     }
 
@@ -162,10 +166,25 @@ impl RateLimits {
         ))
     }
 
-    /// How long a client address that has tried to sign in too often must wait, if it has.
-    pub fn over_sign_in(&self, ip: Option<IpAddr>) -> Option<Duration> {
-        let n = self.sign_ins.check_key(&rate_key(ip?)).err()?;
-        Some(n.wait_time_from(DefaultClock::default().now()))
+    /// How long a client address that has presented too many wrong credentials must wait
+    /// before one is checked again, if it must.
+    pub fn credential_wait(&self, ip: Option<IpAddr>) -> Option<Duration> {
+        let ip = rate_key(ip?);
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let (n, since) = failures.get(&ip)?;
+        let left = FAILURE_WINDOW.checked_sub(since.elapsed())?;
+        (*n >= FAILURES_PER_MINUTE).then_some(left.max(Duration::from_secs(1)))
+    }
+
+    /// Counts a wrong credential from a client address.
+    pub fn credential_failed(&self, ip: Option<IpAddr>) {
+        let Some(ip) = ip.map(rate_key) else { return };
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = failures.entry(ip).or_insert((0, std::time::Instant::now()));
+        if entry.1.elapsed() >= FAILURE_WINDOW {
+            *entry = (0, std::time::Instant::now());
+        }
+        entry.0 += 1;
     }
 
     /// The 429 of a campaign that takes more than its rate, if it does.
@@ -182,11 +201,17 @@ impl RateLimits {
     pub fn forget_idle(&self) {
         self.clients.retain_recent();
         self.campaigns.retain_recent();
-        self.sign_ins.retain_recent();
         self.clients.shrink_to_fit();
         self.campaigns.shrink_to_fit();
-        self.sign_ins.shrink_to_fit();
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        failures.shrink_to_fit();
     }
+}
+
+/// The 429 of a client address refused for its wrong credentials.
+pub fn too_many_failures(wait: Duration) -> Response {
+    too_many("with a wrong credential from this address", wait)
 }
 
 fn too_many(what: &str, wait: Duration) -> Response {
@@ -292,6 +317,10 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
+    // A load balancer keeps its connections to the collector open between requests (60 s is
+    // common): the collector must not close them first, or the balancer answers 502.
+    let mut from_proxy = http.clone();
+    from_proxy.header_read_timeout(limits.proxy_idle_timeout.max(limits.header_timeout));
     tokio::pin!(stop);
     loop {
         let place = tokio::select! {
@@ -323,7 +352,13 @@ pub async fn serve(
             request.extensions_mut().insert(peer);
             request
         });
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+        let builder = if client.ip.is_none() {
+            &from_proxy
+        } else {
+            &http
+        };
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;
@@ -355,6 +390,7 @@ struct Clients {
 /// A client's place among its connections, given back when the connection ends.
 struct ClientPlace {
     clients: Clients,
+    /// The address counted, `None` for a trusted proxy (not counted).
     ip: Option<IpAddr>,
 }
 
@@ -367,7 +403,8 @@ impl Clients {
         }
     }
 
-    /// A place for one more connection from `ip`, unless it holds its most already.
+    /// A place for one more connection from `ip` (an IPv6 address counted with its /64),
+    /// unless it holds its most already.
     fn admit(&self, ip: IpAddr) -> Option<ClientPlace> {
         let ip = ip.to_canonical();
         if self.trusted.contains(&ip) {
@@ -376,6 +413,7 @@ impl Clients {
                 ip: None,
             });
         }
+        let ip = rate_key(ip);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let n = open.entry(ip).or_insert(0);
         if *n >= self.most {

@@ -139,10 +139,10 @@ pub async fn report(State(app): State<App>, reader: Reader, body: Body) -> Respo
         // not paid or billed again. The answer shows the copy kept, so the reporter can
         // reconcile its own figures with it.
         Ok(_) => {
-            let uid_kept = uid.clone();
+            let (uid_kept, kept_in) = (uid.clone(), campaign_id.clone());
             let kept = match app
                 .store
-                .read(move |c| store::kept_copy(c, &uid_kept, once_key.as_deref()))
+                .read(move |c| store::kept_copy(c, &kept_in, &uid_kept, once_key.as_deref()))
                 .await
             {
                 Ok(k) => k.map(|k| {

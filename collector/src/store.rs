@@ -140,6 +140,9 @@ pub struct Store {
     /// Places for reads at once: more wait their turn rather than each opening a connection
     /// and taking a blocking thread.
     reads: Arc<tokio::sync::Semaphore>,
+    /// Places for reports (the long reads) at once, fewer than for all reads: reports cannot
+    /// take every read place from credential checks and the rest.
+    reports: Arc<tokio::sync::Semaphore>,
     writer: std::sync::mpsc::Sender<InsertJob>,
     busy_timeout: std::time::Duration,
 }
@@ -149,6 +152,9 @@ const IDLE_READERS: usize = 4;
 
 /// Reads at once, at most (each on its own connection and blocking thread).
 const READS_AT_ONCE: usize = 16;
+
+/// Reports at once, at most, among those reads.
+const REPORTS_AT_ONCE: usize = 8;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -238,6 +244,7 @@ impl Store {
             path: Arc::new(path.to_owned()),
             readers: Arc::default(),
             reads: Arc::new(tokio::sync::Semaphore::new(READS_AT_ONCE)),
+            reports: Arc::new(tokio::sync::Semaphore::new(REPORTS_AT_ONCE)),
             writer,
             busy_timeout: options.busy_timeout,
         })
@@ -291,6 +298,19 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// [`Store::read`] for a report: waits for one of the fewer report places first.
+    pub async fn read_report<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let _place = self
+            .reports
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        self.read(f).await
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -447,18 +467,21 @@ fn insert_in(conn: &Connection, events: &[NewEvent]) -> Result<Vec<Inserted>, St
     Ok(out)
 }
 
-/// The stored copy that makes an event a duplicate (the same `uid`, or the same `once_key`: its
-/// once-per-lead event of the transaction), as JSON.
+/// The stored copy, in `campaign`, that makes an event a duplicate (the same `uid`, or the same
+/// `once_key`: its once-per-lead event of the transaction), as JSON. A uid taken by another
+/// campaign's event is not shown: it is not the reporter's to read.
 pub fn kept_copy(
     conn: &Connection,
+    campaign: &str,
     uid: &str,
     once_key: Option<&str>,
 ) -> Result<Option<Value>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, received_at, body FROM events WHERE uid = ?1 OR once_key = ?2 ORDER BY seq LIMIT 1",
+        "SELECT seq, received_at, body FROM events
+          WHERE (uid = ?1 OR once_key = ?2) AND campaign_id = ?3 ORDER BY seq LIMIT 1",
     )?;
     Ok(stmt
-        .query_row(params![uid, once_key], row_json)
+        .query_row(params![uid, once_key, campaign], row_json)
         .optional()?)
 }
 
@@ -763,14 +786,6 @@ fn report_columns() -> Vec<(String, String)> {
     columns
 }
 
-/// Adds the reports' columns and indexes to a database of any age: `ADD COLUMN` of a virtual
-/// column rewrites nothing; the indexes are built once (at the first start after an upgrade:
-/// seconds for a million events, see the README).
-///
-/// The indexes are ordered as the reports group, so that SQLite aggregates each group as the
-/// index hands it over, never sorting events: by campaign, event, bot flag and quarter hour
-/// (`events_report`: totals, events, campaigns, time series), and by campaign and source value
-/// (`events_by_PARAM`, holding only the events that have the parameter).
 /// Adds to `table` those of `columns` (name, definition) a database made by an older version
 /// lacks.
 fn add_missing_columns(
@@ -793,6 +808,14 @@ fn add_missing_columns(
     Ok(())
 }
 
+/// Adds the reports' columns and indexes to a database of any age: `ADD COLUMN` of a virtual
+/// column rewrites nothing; the indexes are built once (at the first start after an upgrade:
+/// seconds for a million events, see the README).
+///
+/// The indexes are ordered as the reports group, so that SQLite aggregates each group as the
+/// index hands it over, never sorting events: by campaign, event, bot flag and quarter hour
+/// (`events_report`: totals, events, campaigns, time series), and by campaign and source value
+/// (`events_by_PARAM`, holding only the events that have the parameter).
 fn migrate_reports(conn: &Connection) -> Result<(), StoreError> {
     add_missing_columns(conn, "events", &report_columns())?;
     conn.execute_batch(

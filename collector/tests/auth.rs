@@ -269,8 +269,17 @@ async fn a_key_session_ends_when_its_key_is_revoked() {
     assert_eq!(send(&app, campaigns()).await.0, StatusCode::UNAUTHORIZED);
 }
 
+/// `request` as if it came from `ip`.
+fn from_ip(mut request: Request<Body>, ip: &str) -> Request<Body> {
+    let peer = collector::server::Peer(format!("{ip}:1000").parse().unwrap());
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    request
+}
+
 #[tokio::test]
-async fn sign_in_guesses_from_one_address_are_throttled() {
+async fn credential_guesses_from_one_address_are_throttled() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("sign-in.html"),
@@ -278,37 +287,92 @@ async fn sign_in_guesses_from_one_address_are_throttled() {
     )
     .unwrap();
     let app = app(&dir);
-    let from = |ip: &str, credential: &str| {
-        let mut r = form(credential, "%2Fdashboard", &[]);
-        let peer = collector::server::Peer(format!("{ip}:1000").parse().unwrap());
-        r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-        r
-    };
+    let sign_in = |ip: &str, credential: &str| from_ip(form(credential, "%2Fdashboard", &[]), ip);
+    // Wrong sign-ins, wrong API keys and wrong admin tokens count together.
     for n in 0..10 {
-        let res = send_raw(&app, from("203.0.113.9", &format!("ck_guess_{n}"))).await;
-        assert_eq!(res.0, StatusCode::UNAUTHORIZED, "{n}");
+        let wrong = format!("ck_guess_{n}");
+        let res = match n % 3 {
+            0 => send_raw(&app, sign_in("203.0.113.9", &wrong)).await.0,
+            1 => {
+                send(&app, from_ip(with("/v1/campaigns", &wrong), "203.0.113.9"))
+                    .await
+                    .0
+            }
+            _ => {
+                let req = Request::get("/admin/catalog")
+                    .header(header::AUTHORIZATION, format!("Bearer {wrong}"))
+                    .body(Body::empty())
+                    .unwrap();
+                send(&app, from_ip(req, "203.0.113.9")).await.0
+            }
+        };
+        assert_eq!(res, StatusCode::UNAUTHORIZED, "{n}");
     }
-    // The eleventh within the minute waits, even with the right token.
-    let res = send_raw(&app, from("203.0.113.9", "secret")).await;
+    // Then, within the minute, no credential from there is checked, not even the right one.
+    let res = send_raw(&app, sign_in("203.0.113.9", "secret")).await;
     assert_eq!(res.0, StatusCode::TOO_MANY_REQUESTS);
-    assert!(res.1.contains("Too many sign-in attempts"), "{}", res.1);
+    assert!(res.1.contains("Too many wrong sign-ins"), "{}", res.1);
     let wait: u64 = res.2[header::RETRY_AFTER]
         .to_str()
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=6).contains(&wait), "{wait}");
+    assert!((1..=60).contains(&wait), "{wait}");
+    let (s, v, h) = send(
+        &app,
+        from_ip(with("/v1/campaigns", "secret"), "203.0.113.9"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(h.contains_key(header::RETRY_AFTER));
     // Another address is not held up.
-    let res = send_raw(&app, from("198.51.100.4", "secret")).await;
+    let res = send_raw(&app, sign_in("198.51.100.4", "secret")).await;
     assert_eq!(res.0, StatusCode::SEE_OTHER);
-    // A sign-in form posted by another site's page is refused (login CSRF).
-    let mut forged = from("198.51.100.5", "secret");
-    forged
-        .headers_mut()
-        .insert("sec-fetch-site", "cross-site".parse().unwrap());
-    let res = send_raw(&app, forged).await;
-    assert_eq!(res.0, StatusCode::FORBIDDEN);
-    assert!(!res.2.contains_key(header::SET_COOKIE));
+    let (s, _, _) = send(
+        &app,
+        from_ip(with("/v1/campaigns", "secret"), "198.51.100.4"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_sign_in_posted_from_another_site_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sign-in.html"),
+        "<form></form><p id=\"error\" hidden></p>",
+    )
+    .unwrap();
+    let app = app(&dir);
+    // Signing the visitor into the sender's organization (login CSRF): refused whether the
+    // browser says so in Sec-Fetch-Site (another site, or a sibling subdomain) or, without it,
+    // in an Origin that is not the collector's.
+    let refused: [&[(&str, &str)]; 3] = [
+        &[("sec-fetch-site", "cross-site")],
+        &[("sec-fetch-site", "same-site")],
+        &[
+            ("host", "collector.example"),
+            ("origin", "https://evil.example"),
+        ],
+    ];
+    for headers in refused {
+        let res = send_raw(&app, form("secret", "%2Fdashboard", headers)).await;
+        assert_eq!(res.0, StatusCode::FORBIDDEN, "{headers:?}");
+        assert!(!res.2.contains_key(header::SET_COOKIE));
+    }
+    let accepted: [&[(&str, &str)]; 3] = [
+        &[("sec-fetch-site", "same-origin")],
+        &[
+            ("host", "collector.example"),
+            ("origin", "https://collector.example"),
+        ],
+        &[],
+    ];
+    for headers in accepted {
+        let res = send_raw(&app, form("secret", "%2Fdashboard", headers)).await;
+        assert_eq!(res.0, StatusCode::SEE_OTHER, "{headers:?}");
+    }
 }
 
 #[tokio::test]

@@ -167,4 +167,17 @@ async fn a_sale_the_page_reported_first_is_kept_and_the_server_is_shown_it() {
         .filter(|e| e["event_id"] == "call_sold")
         .count();
     assert_eq!(calls, 1);
+
+    // Another organization's reporter reusing that event's uid (which `{uid}` shows to traffic
+    // sources) for its own lead learns nothing of it.
+    let other_txn = "6f0c1f0e-8a51-4c1b-9a63-2d0c7f9a1e12";
+    let mut lead = event(&uid(50), "base", "lead");
+    lead["txn"] = other_txn.into();
+    let (s, v, _) = send(&app, post(batch("p1", vec![lead]), Some(ORIGIN))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let p = key(&app, "p").await;
+    let body = json!({"transaction_id": other_txn, "event_id": "form_sold", "uid": uid(2)});
+    let (s, v, _) = send(&app, report(&p, body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["kept"], Value::Null, "{v}");
 }
