@@ -163,6 +163,16 @@ fn form(credential: &str, next: &str, headers: &[(&str, &str)]) -> Request<Body>
         .unwrap()
 }
 
+/// The collector, serving a sign-in page (its error paragraph) from `dir`.
+fn with_sign_in_page(dir: &tempfile::TempDir) -> Router {
+    std::fs::write(
+        dir.path().join("sign-in.html"),
+        "<form></form><p id=\"error\" hidden></p>",
+    )
+    .unwrap();
+    app(dir)
+}
+
 fn cookie_of(h: &HeaderMap) -> String {
     h[header::SET_COOKIE].to_str().unwrap().to_owned()
 }
@@ -175,12 +185,7 @@ fn as_cookie(set_cookie: &str) -> String {
 async fn the_dashboard_signs_in_with_a_session_cookie_and_out_again() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("dashboard.html"), "<h1>dashboard</h1>").unwrap();
-    std::fs::write(
-        dir.path().join("sign-in.html"),
-        "<form></form><p id=\"error\" hidden></p>",
-    )
-    .unwrap();
-    let app = app(&dir);
+    let app = with_sign_in_page(&dir);
     ingest_lead(&app).await;
 
     // Not signed in: sent to the sign-in, with the way back.
@@ -281,12 +286,7 @@ fn from_ip(mut request: Request<Body>, ip: &str) -> Request<Body> {
 #[tokio::test]
 async fn credential_guesses_from_one_address_are_throttled() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("sign-in.html"),
-        "<form></form><p id=\"error\" hidden></p>",
-    )
-    .unwrap();
-    let app = app(&dir);
+    let app = with_sign_in_page(&dir);
     let sign_in = |ip: &str, credential: &str| from_ip(form(credential, "%2Fdashboard", &[]), ip);
     // Wrong sign-ins, wrong API keys and wrong admin tokens count together.
     for n in 0..10 {
@@ -339,12 +339,7 @@ async fn credential_guesses_from_one_address_are_throttled() {
 #[tokio::test]
 async fn a_sign_in_posted_from_another_site_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("sign-in.html"),
-        "<form></form><p id=\"error\" hidden></p>",
-    )
-    .unwrap();
-    let app = app(&dir);
+    let app = with_sign_in_page(&dir);
     // Signing the visitor into the sender's organization (login CSRF): refused whether the
     // browser says so in Sec-Fetch-Site (another site, or a sibling subdomain) or, without it,
     // in an Origin that is not the collector's.
