@@ -232,6 +232,9 @@ impl Store {
             Durability::Normal => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", sync)?;
+        // Each batch of a group commit is a savepoint: its statement journal stays in memory
+        // rather than in a temporary file made for every commit.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         let conn = Arc::new(Mutex::new(conn));
         let (writer, jobs) = std::sync::mpsc::channel();
         let shared = conn.clone();
