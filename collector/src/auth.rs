@@ -307,27 +307,34 @@ impl FromRequestParts<App> for Reader {
         if !parts.method.is_safe() && bearer(&parts.headers).is_none() {
             return Err(unauthorized());
         }
-        let client = guessing(parts, app).await?;
+        let client = attempt(parts, app).await?;
         match reader(app, &parts.headers).await {
-            Ok(Some(r)) => Ok(r),
-            Ok(None) => {
-                if bearer(&parts.headers).is_some() {
-                    app.rates.credential_failed(client);
-                }
-                Err(unauthorized())
+            Ok(Some(r)) => {
+                app.rates.credential_right(client);
+                Ok(r)
             }
-            Err(e) => Err(crate::unavailable(&e)),
+            Ok(None) => Err(unauthorized()),
+            Err(e) => {
+                app.rates.credential_right(client);
+                Err(crate::unavailable(&e))
+            }
         }
     }
 }
 
-/// The request's client, unless it has presented too many wrong credentials lately: then the
-/// 429 that refuses it before its credential is checked, so that keys cannot be guessed.
-async fn guessing(parts: &mut Parts, app: &App) -> Result<Option<std::net::IpAddr>, Response> {
+/// Counts the request's bearer credential, if it has one, as an attempt of its client (whose
+/// address it returns, to give the attempt back when the credential is right). A client that
+/// has presented too many wrong ones lately gets the 429, before its credential is checked, so
+/// that keys cannot be guessed. A request without a bearer credential (a session cookie, or
+/// nothing) is not counted: it guesses nothing.
+async fn attempt(parts: &mut Parts, app: &App) -> Result<Option<std::net::IpAddr>, Response> {
+    if bearer(&parts.headers).is_none() {
+        return Ok(None);
+    }
     let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(parts, app).await;
-    match app.rates.credential_wait(client) {
-        Some(wait) => Err(too_many_failures(wait)),
-        None => Ok(client),
+    match app.rates.credential_attempt(client) {
+        Err(wait) => Err(too_many_failures(wait)),
+        Ok(()) => Ok(client),
     }
 }
 
@@ -345,18 +352,16 @@ impl FromRequestParts<App> for Admin {
                 "the admin API is off (start the collector with --admin-token)",
             ));
         };
-        let client = guessing(parts, app).await?;
+        let client = attempt(parts, app).await?;
         match bearer(&parts.headers) {
-            Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(Admin),
-            given => {
-                if given.is_some() {
-                    app.rates.credential_failed(client);
-                }
-                Err(error(
-                    StatusCode::UNAUTHORIZED,
-                    "missing or wrong admin token",
-                ))
+            Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => {
+                app.rates.credential_right(client);
+                Ok(Admin)
             }
+            _ => Err(error(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong admin token",
+            )),
         }
     }
 }

@@ -109,20 +109,30 @@ fn over_https(app: &App, headers: &HeaderMap) -> bool {
 /// Whether another site's page may have made this request: a sign-in form posted from
 /// elsewhere would sign the visitor into the sender's organization (login CSRF). Browsers say
 /// where a request comes from in `Sec-Fetch-Site` (only the collector's own page, or the
-/// address bar, may sign in); one that does not, in `Origin` when it sends it.
-fn cross_site(headers: &HeaderMap) -> bool {
+/// address bar, may sign in); one that does not, in `Origin` when it sends it, which must then
+/// name the collector: its `Host`, its `--public-url` or an `--allowed-host` (a proxy may
+/// rewrite `Host`).
+fn cross_site(app: &App, headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return !matches!(site.as_bytes(), b"same-origin" | b"none");
     }
-    let host = headers.get(header::HOST).map(|h| h.as_bytes());
-    headers.get(header::ORIGIN).is_some_and(|origin| {
-        let authority = origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.split_once("://"))
-            .map(|(_, a)| a.as_bytes());
-        authority.is_none() || authority != host
-    })
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let Some((_, authority)) = origin.to_str().ok().and_then(|o| o.split_once("://")) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let public = app
+        .public_url
+        .as_deref()
+        .and_then(|u| u.split_once("://"))
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(rest));
+    let ours = host
+        .into_iter()
+        .chain(public)
+        .chain(app.allowed_hosts.iter().map(String::as_str));
+    !ours.into_iter().any(|a| a.eq_ignore_ascii_case(authority))
 }
 
 async fn sign_in(
@@ -151,14 +161,14 @@ async fn sign_in(
         )
         .await;
     };
-    if cross_site(&headers) {
+    if cross_site(&app, &headers) {
         return refuse(
             StatusCode::FORBIDDEN,
             "Sign in from the collector's own sign-in page.",
         )
         .await;
     }
-    if let Some(wait) = app.rates.credential_wait(client) {
+    if let Err(wait) = app.rates.credential_attempt(client) {
         let mut r = refuse(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many wrong sign-ins from this address: wait a minute and try again.",
@@ -166,7 +176,7 @@ async fn sign_in(
         .await;
         r.headers_mut().insert(
             header::RETRY_AFTER,
-            HeaderValue::from(wait.as_secs().max(1)),
+            HeaderValue::from(crate::server::retry_seconds(wait)),
         );
         return r;
     }
@@ -180,6 +190,9 @@ async fn sign_in(
             .read(move |conn| auth::reader_of(conn, admin.as_deref(), &secret))
             .await
     };
+    if !matches!(checked, Ok(None)) {
+        app.rates.credential_right(client);
+    }
     let started = match checked {
         Ok(Some(reader)) => {
             app.store
@@ -188,11 +201,7 @@ async fn sign_in(
                 })
                 .await
         }
-        Ok(None) => {
-            app.rates.credential_failed(client);
-            Ok(None)
-        }
-        Err(e) => Err(e),
+        other => other.map(|_| None),
     };
     let token = match started {
         Ok(Some(t)) => t,

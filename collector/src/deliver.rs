@@ -280,7 +280,13 @@ async fn send(
                     break;
                 }
             }
-            let error = (!(200..300).contains(&code)).then(|| format!("HTTP {code}"));
+            let error = match code {
+                200..=299 => None,
+                300..=399 => Some(format!(
+                    "HTTP {code}: redirects are not followed; set the URL it redirects to"
+                )),
+                _ => Some(format!("HTTP {code}")),
+            };
             (Answer::Status(code, after), Some(code), error)
         }
         Err(e) => {

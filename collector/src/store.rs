@@ -282,6 +282,30 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        self.read_holding(None, f).await
+    }
+
+    /// [`Store::read`] for a report: waits for one of the fewer report places first.
+    pub async fn read_report<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let report = self
+            .reports
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        self.read_holding(Some(report), f).await
+    }
+
+    /// Runs a read holding a read place and `extra` until the read itself ends: a request
+    /// dropped meanwhile (a timeout, a client gone) gives neither back while SQLite still runs.
+    async fn read_holding<R: Send + 'static>(
+        &self,
+        extra: Option<tokio::sync::OwnedSemaphorePermit>,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
         let place = self
             .reads
             .clone()
@@ -290,7 +314,7 @@ impl Store {
             .map_err(|e| StoreError::Task(e.to_string()))?;
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            let _place = place;
+            let _places = (place, extra);
             let conn = store.reader()?;
             let result = f(&conn);
             let mut idle = store.readers.lock().unwrap_or_else(|e| e.into_inner());
@@ -301,19 +325,6 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
-    }
-
-    /// [`Store::read`] for a report: waits for one of the fewer report places first.
-    pub async fn read_report<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
-        let _place = self
-            .reports
-            .acquire()
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?;
-        self.read(f).await
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {

@@ -328,12 +328,52 @@ async fn credential_guesses_from_one_address_are_throttled() {
     // Another address is not held up.
     let res = send_raw(&app, sign_in("198.51.100.4", "secret")).await;
     assert_eq!(res.0, StatusCode::SEE_OTHER);
+    let cookie = as_cookie(&cookie_of(&res.2));
     let (s, _, _) = send(
         &app,
         from_ip(with("/v1/campaigns", "secret"), "198.51.100.4"),
     )
     .await;
     assert_eq!(s, StatusCode::OK);
+    // A signed-in dashboard at the held-up address guesses nothing: its session still reads.
+    let session = Request::get("/v1/campaigns")
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .unwrap();
+    let (s, _, _) = send(&app, from_ip(session, "203.0.113.9")).await;
+    assert_eq!(s, StatusCode::OK);
+    // Right credentials do not use up the attempts.
+    for _ in 0..20 {
+        let (s, _, _) = send(
+            &app,
+            from_ip(with("/v1/campaigns", "secret"), "198.51.100.4"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guesses_made_at_once_are_held_to_the_same_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let tasks: Vec<_> = (0..40)
+        .map(|n| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let guess = with("/v1/campaigns", &format!("ck_guess_{n}"));
+                send(&app, from_ip(guess, "203.0.113.10")).await.0
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::UNAUTHORIZED => refused += 1,
+            s => assert_eq!(s, StatusCode::TOO_MANY_REQUESTS),
+        }
+    }
+    assert_eq!(refused, 10, "only 10 guesses were checked");
 }
 
 #[tokio::test]
@@ -356,11 +396,21 @@ async fn a_sign_in_posted_from_another_site_is_refused() {
         assert_eq!(res.0, StatusCode::FORBIDDEN, "{headers:?}");
         assert!(!res.2.contains_key(header::SET_COOKIE));
     }
-    let accepted: [&[(&str, &str)]; 3] = [
+    let accepted: [&[(&str, &str)]; 5] = [
         &[("sec-fetch-site", "same-origin")],
         &[
             ("host", "collector.example"),
             ("origin", "https://collector.example"),
+        ],
+        // A proxy rewrote Host: the Origin still names the collector's public URL or an
+        // allowed host.
+        &[
+            ("host", "backend:8080"),
+            ("origin", "http://collector.test"),
+        ],
+        &[
+            ("host", "backend:8080"),
+            ("origin", "http://127.0.0.1:8080"),
         ],
         &[],
     ];

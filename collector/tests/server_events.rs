@@ -179,5 +179,6 @@ async fn a_sale_the_page_reported_first_is_kept_and_the_server_is_shown_it() {
     let body = json!({"transaction_id": other_txn, "event_id": "form_sold", "uid": uid(2)});
     let (s, v, _) = send(&app, report(&p, body)).await;
     assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "duplicate", "{v}");
     assert_eq!(v["kept"], Value::Null, "{v}");
 }
