@@ -309,21 +309,19 @@ impl FromRequestParts<App> for Reader {
         }
         let client = attempt(parts, app).await?;
         match reader(app, &parts.headers).await {
-            Ok(Some(r)) => {
-                app.rates.credential_right(client);
-                Ok(r)
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => {
+                if bearer(&parts.headers).is_some() {
+                    app.rates.credential_failed(client);
+                }
+                Err(unauthorized())
             }
-            Ok(None) => Err(unauthorized()),
-            Err(e) => {
-                app.rates.credential_right(client);
-                Err(crate::unavailable(&e))
-            }
+            Err(e) => Err(crate::unavailable(&e)),
         }
     }
 }
 
-/// Counts the request's bearer credential, if it has one, as an attempt of its client (whose
-/// address it returns, to give the attempt back when the credential is right). A client that
+/// The client of a request with a bearer credential (to count it if it is wrong). A client that
 /// has presented too many wrong ones lately gets the 429, before its credential is checked, so
 /// that keys cannot be guessed. A request without a bearer credential (a session cookie, or
 /// nothing) is not counted: it guesses nothing.
@@ -332,9 +330,9 @@ async fn attempt(parts: &mut Parts, app: &App) -> Result<Option<std::net::IpAddr
         return Ok(None);
     }
     let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(parts, app).await;
-    match app.rates.credential_attempt(client) {
-        Err(wait) => Err(too_many_failures(wait)),
-        Ok(()) => Ok(client),
+    match app.rates.credential_wait(client) {
+        Some(wait) => Err(too_many_failures(wait)),
+        None => Ok(client),
     }
 }
 
@@ -354,14 +352,16 @@ impl FromRequestParts<App> for Admin {
         };
         let client = attempt(parts, app).await?;
         match bearer(&parts.headers) {
-            Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => {
-                app.rates.credential_right(client);
-                Ok(Admin)
+            Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(Admin),
+            given => {
+                if given.is_some() {
+                    app.rates.credential_failed(client);
+                }
+                Err(error(
+                    StatusCode::UNAUTHORIZED,
+                    "missing or wrong admin token",
+                ))
             }
-            _ => Err(error(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong admin token",
-            )),
         }
     }
 }

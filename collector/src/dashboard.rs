@@ -168,7 +168,7 @@ async fn sign_in(
         )
         .await;
     }
-    if let Err(wait) = app.rates.credential_attempt(client) {
+    if let Some(wait) = app.rates.credential_wait(client) {
         let mut r = refuse(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many wrong sign-ins from this address: wait a minute and try again.",
@@ -190,8 +190,8 @@ async fn sign_in(
             .read(move |conn| auth::reader_of(conn, admin.as_deref(), &secret))
             .await
     };
-    if !matches!(checked, Ok(None)) {
-        app.rates.credential_right(client);
+    if matches!(checked, Ok(None)) {
+        app.rates.credential_failed(client);
     }
     let started = match checked {
         Ok(Some(reader)) => {

@@ -166,35 +166,29 @@ impl RateLimits {
         ))
     }
 
-    /// Counts a credential about to be checked for a client address, or, when the address has
-    /// used up its minute's attempts, how long it must wait. Counting before the check (and
-    /// giving the attempt back when it succeeds, [`RateLimits::credential_right`]) holds many
-    /// attempts in flight at once to the same limit as attempts one after another.
-    pub fn credential_attempt(&self, ip: Option<IpAddr>) -> Result<(), Duration> {
-        let Some(ip) = ip.map(rate_key) else {
-            return Ok(());
-        };
+    /// How long a client address that has presented too many wrong credentials must wait
+    /// before one is checked again, if it must. Only wrong credentials count, once checked: a
+    /// client's right ones, however many at once, never hold it up. (Guesses sent at once all
+    /// pass this before the first is counted: a burst is bounded by the connections one
+    /// address may hold, not by the minute's 10.)
+    pub fn credential_wait(&self, ip: Option<IpAddr>) -> Option<Duration> {
+        let ip = rate_key(ip?);
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let (n, since) = failures.get(&ip)?;
+        let left = FAILURE_WINDOW.checked_sub(since.elapsed())?;
+        (*n >= FAILURES_PER_MINUTE).then_some(left.max(Duration::from_secs(1)))
+    }
+
+    /// Counts a wrong credential from a client address.
+    pub fn credential_failed(&self, ip: Option<IpAddr>) {
+        let Some(ip) = ip.map(rate_key) else { return };
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let now = std::time::Instant::now();
         let entry = failures.entry(ip).or_insert((0, now));
         if now.duration_since(entry.1) >= FAILURE_WINDOW {
             *entry = (0, now);
         }
-        if entry.0 >= FAILURES_PER_MINUTE {
-            return Err((FAILURE_WINDOW.saturating_sub(now.duration_since(entry.1)))
-                .max(Duration::from_secs(1)));
-        }
         entry.0 += 1;
-        Ok(())
-    }
-
-    /// Gives back the attempt of a credential that was right.
-    pub fn credential_right(&self, ip: Option<IpAddr>) {
-        let Some(ip) = ip.map(rate_key) else { return };
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = failures.get_mut(&ip) {
-            entry.0 = entry.0.saturating_sub(1);
-        }
     }
 
     /// The 429 of a campaign that takes more than its rate, if it does.
