@@ -307,7 +307,7 @@ impl FromRequestParts<App> for Reader {
         if !parts.method.is_safe() && bearer(&parts.headers).is_none() {
             return Err(unauthorized());
         }
-        let client = attempt(parts, app).await?;
+        let client = refuse_guesser(parts, app).await?;
         match reader(app, &parts.headers).await {
             Ok(Some(r)) => Ok(r),
             Ok(None) => {
@@ -325,7 +325,7 @@ impl FromRequestParts<App> for Reader {
 /// has presented too many wrong ones lately gets the 429, before its credential is checked, so
 /// that keys cannot be guessed. A request without a bearer credential (a session cookie, or
 /// nothing) is not counted: it guesses nothing.
-async fn attempt(parts: &mut Parts, app: &App) -> Result<Option<std::net::IpAddr>, Response> {
+async fn refuse_guesser(parts: &mut Parts, app: &App) -> Result<Option<std::net::IpAddr>, Response> {
     if bearer(&parts.headers).is_none() {
         return Ok(None);
     }
@@ -350,7 +350,7 @@ impl FromRequestParts<App> for Admin {
                 "the admin API is off (start the collector with --admin-token)",
             ));
         };
-        let client = attempt(parts, app).await?;
+        let client = refuse_guesser(parts, app).await?;
         match bearer(&parts.headers) {
             Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(Admin),
             given => {
