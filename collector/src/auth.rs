@@ -325,7 +325,10 @@ impl FromRequestParts<App> for Reader {
 /// has presented too many wrong ones lately gets the 429, before its credential is checked, so
 /// that keys cannot be guessed. A request without a bearer credential (a session cookie, or
 /// nothing) is not counted: it guesses nothing.
-async fn refuse_guesser(parts: &mut Parts, app: &App) -> Result<Option<std::net::IpAddr>, Response> {
+async fn refuse_guesser(
+    parts: &mut Parts,
+    app: &App,
+) -> Result<Option<std::net::IpAddr>, Response> {
     if bearer(&parts.headers).is_none() {
         return Ok(None);
     }
