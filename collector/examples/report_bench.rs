@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use collector::catalog::Catalog;
-use collector::reports::{run, Params, Rows, Scope};
+use collector::reports::{Params, Rows, Scope};
 use collector::store::{Durability, Inserted, NewEvent, Store, StoreOptions};
 use serde_json::json;
 
@@ -190,6 +190,8 @@ async fn fill(store: &Store, events: u64, now: u64, live: bool) -> u64 {
 /// Drops the reports' indexes (for the comparison of ingest without them, and the upgrade).
 async fn drop_report_indexes(store: &Store) {
     store
+        .sqlite()
+        .expect("a SQLite store")
         .run(|c| {
             let indexes: Vec<String> = c
                 .prepare(
@@ -249,7 +251,7 @@ async fn main() {
     };
     let store = Store::open_with(&path, &options).unwrap();
     let catalog = catalog();
-    store.save_catalog(&catalog).unwrap();
+    store.save_catalog(&catalog, None).await.unwrap();
     let now = collector::store::now_ms() as u64;
     let started = Instant::now();
     let stored = fill(&store, events, now, false).await;
@@ -363,7 +365,7 @@ async fn main() {
         for _ in 0..7 {
             let (scope, params) = (scope.clone(), params.clone());
             let t = Instant::now();
-            let r = store.read(move |c| run(c, &scope, &params)).await.unwrap();
+            let r = store.report(scope, params).await.unwrap();
             times.push(t.elapsed());
             last = Some(r);
         }

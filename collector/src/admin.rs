@@ -21,7 +21,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use clickscript_core::trigger::Binding;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -198,6 +197,14 @@ static EDITS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Applies `change` to a copy of the catalog, validates the whole, then stores and serves it.
 async fn edit(app: &App, change: impl FnOnce(&mut CatalogFile) -> Change) -> Response {
     let _one_at_a_time = EDITS.lock().await;
+    // Another collector on the same database may have changed the catalog: the change applies
+    // to the stored one, and is stored only if no other came first.
+    if let Err(e) = crate::refresh_catalog(app).await {
+        return unavailable(&e);
+    }
+    let expected = app
+        .catalog_version
+        .load(std::sync::atomic::Ordering::SeqCst);
     let before = document(app);
     let mut document = before.clone();
     let (status, answer) = match change(&mut document) {
@@ -218,17 +225,24 @@ async fn edit(app: &App, change: impl FnOnce(&mut CatalogFile) -> Change) -> Res
             )
                 .into_response(),
         };
-    let store = app.store.clone();
-    let saved = catalog.clone();
-    let result = tokio::task::spawn_blocking(move || store.save_catalog(&saved)).await;
-    if let Err(e) = result
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()))
+    let version = match app.store.save_catalog(&catalog, Some(expected)).await {
+        Ok(v) => v,
+        Err(StoreError::Conflict(now)) => {
+            let _ = crate::refresh_catalog(app).await;
+            return conflict(format!(
+                "the catalog changed meanwhile (version {expected} is now {now}, changed through another collector); read it again and retry"
+            ))
+            .into_response();
+        }
+        Err(e) => return unavailable(&e),
+    };
     {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, e);
+        let mut served = app.catalog.write().unwrap_or_else(|e| e.into_inner());
+        *served = catalog;
+        app.catalog_version
+            .store(version, std::sync::atomic::Ordering::SeqCst);
     }
-    *app.catalog.write().unwrap_or_else(|e| e.into_inner()) = catalog;
-    log_line!("admin: catalog changed");
+    log_line!("admin: catalog changed (version {version})");
     (status, Json(answer)).into_response()
 }
 
@@ -431,18 +445,14 @@ async fn create_org(State(app): State<App>, _: Admin, body: Body) -> Response {
     };
     let id = new.id.clone();
     let campaigns: Vec<String> = new.campaigns.iter().map(|c| c.id.clone()).collect();
-    let left = app
-        .store
-        .read(move |c| {
-            let keys = auth::live_key_ids(c, &id)?;
-            for cid in campaigns {
-                if has_events(c, &cid)? {
-                    return Ok((keys, Some(cid)));
-                }
-            }
-            Ok((keys, None))
-        })
-        .await;
+    let left = match app.store.live_key_ids(&id).await {
+        Ok(keys) => app
+            .store
+            .campaign_with_events(campaigns)
+            .await
+            .map(|used| (keys, used)),
+        Err(e) => Err(e),
+    };
     match left {
         Err(e) => return unavailable(&e),
         Ok((keys, _)) if !keys.is_empty() => {
@@ -475,18 +485,6 @@ fn reused_campaign_id(id: &str) -> Refusal {
     conflict(format!(
         "id: events of a former campaign {id:?} are stored; choose another campaign ID"
     ))
-}
-
-/// Whether events of campaign `id` are stored.
-fn has_events(conn: &Connection, id: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM events WHERE campaign_id = ?1 LIMIT 1",
-            params![id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
 }
 
 /// An organization's document: its settings, events and campaigns.
@@ -575,11 +573,7 @@ async fn delete_org(State(app): State<App>, _: Admin, Path(id): Path<String>) ->
     // Revoked first: should the deletion then fail, the organization is there without its keys,
     // never gone with them live.
     let org_id = id.clone();
-    let revoked = match app
-        .store
-        .run(move |c| auth::revoke_org_keys(c, &org_id))
-        .await
-    {
+    let revoked = match auth::revoke_org_keys(&app.store, &org_id).await {
         Ok(n) => n,
         Err(e) => return unavailable(&e),
     };
@@ -698,10 +692,10 @@ async fn create_campaign(
         Err(r) => return r.into_response(),
     };
     let id = new.id.clone();
-    match app.store.read(move |c| has_events(c, &id)).await {
+    match app.store.campaign_with_events(vec![id]).await {
         Err(e) => return unavailable(&e),
-        Ok(true) => return reused_campaign_id(&new.id).into_response(),
-        Ok(false) => {}
+        Ok(Some(_)) => return reused_campaign_id(&new.id).into_response(),
+        Ok(None) => {}
     }
     edit(&app, |doc| {
         if let Some(o) = doc
@@ -805,15 +799,15 @@ async fn delete_campaign(State(app): State<App>, _: Admin, Path(id): Path<String
         return r.into_response();
     }
     let key = id.clone();
-    match app.store.read(move |c| has_events(c, &key)).await {
+    match app.store.campaign_with_events(vec![key]).await {
         Err(e) => return unavailable(&e),
-        Ok(true) => {
+        Ok(Some(_)) => {
             return conflict(format!(
                 "campaign {id:?} has stored events, so it is kept: deleting it would free its ID, and a campaign created with it later would show them"
             ))
             .into_response()
         }
-        Ok(false) => {}
+        Ok(None) => {}
     }
     edit(&app, |doc| {
         for o in &mut doc.organizations {
@@ -1050,11 +1044,7 @@ async fn create_key(
     if !org_exists(&app, &org) {
         return not_found("organization", &org).into_response();
     }
-    match app
-        .store
-        .run(move |c| auth::create_key(c, &org, &new.name))
-        .await
-    {
+    match auth::create_key(&app.store, &org, &new.name).await {
         Ok((listed, key)) => {
             log_line!(
                 "admin: API key {} created for organization {}",
@@ -1091,7 +1081,7 @@ async fn list_keys(State(app): State<App>, _: Admin, Path(org): Path<String>) ->
     if !org_exists(&app, &org) {
         return not_found("organization", &org).into_response();
     }
-    match app.store.read(move |c| auth::keys(c, &org)).await {
+    match app.store.keys(&org).await {
         Ok(keys) => Json(Keys { keys }).into_response(),
         Err(e) => unavailable(&e),
     }
@@ -1113,7 +1103,7 @@ pub struct Revoked {
     security(("admin_token" = [])))]
 async fn revoke_key(State(app): State<App>, _: Admin, Path(id): Path<String>) -> Response {
     let key = id.clone();
-    match app.store.run(move |c| auth::revoke_key(c, &key)).await {
+    match app.store.revoke_key(&key, crate::store::now_ms()).await {
         Ok(true) => {
             log_line!("admin: API key {id} revoked");
             Json(Revoked { id, revoked: true }).into_response()

@@ -11,11 +11,10 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
-use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use crate::server::{too_many_failures, ClientAddr};
-use crate::store::{now_ms, StoreError};
+use crate::store::{now_ms, SessionRow, Store, StoreError};
 use crate::{error, App};
 
 /// The dashboard's session cookie.
@@ -78,168 +77,110 @@ pub struct ApiKey {
 
 /// Creates a key for `org`; returns it listed and the key itself (`ck_ID_SECRET`), which is
 /// never stored and so can never be shown again.
-pub fn create_key(
-    conn: &Connection,
+pub async fn create_key(
+    store: &Store,
     org: &str,
     name: &str,
 ) -> Result<(ApiKey, String), StoreError> {
     let id = random_hex(6)?;
     let key = format!("{KEY_PREFIX}{id}_{}", random_hex(24)?);
-    let created_at = now_ms();
-    conn.execute(
-        "INSERT INTO api_keys (id, org_id, name, digest, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, org, name, digest(&key), created_at],
-    )?;
     let listed = ApiKey {
         id,
         org: org.into(),
         name: name.into(),
-        created_at,
+        created_at: now_ms(),
         revoked_at: None,
     };
+    store.insert_key(&listed, digest(&key)).await?;
     Ok((listed, key))
 }
 
-/// The keys of `org`, revoked ones too (so an admin sees what was revoked when).
-pub fn keys(conn: &Connection, org: &str) -> Result<Vec<ApiKey>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT id, org_id, name, created_at, revoked_at FROM api_keys WHERE org_id = ?1 ORDER BY created_at",
-    )?;
-    let rows = stmt.query_map(params![org], |r| {
-        Ok(ApiKey {
-            id: r.get(0)?,
-            org: r.get(1)?,
-            name: r.get(2)?,
-            created_at: r.get(3)?,
-            revoked_at: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Revokes a key (and so every session signed in with it); false when there is no such key.
-pub fn revoke_key(conn: &Connection, id: &str) -> Result<bool, StoreError> {
-    let n = conn.execute(
-        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
-        params![id, now_ms()],
-    )?;
-    conn.execute("DELETE FROM sessions WHERE key_id = ?1", params![id])?;
-    Ok(n == 1)
-}
-
-/// The IDs of the live (unrevoked) keys of `org`.
-pub fn live_key_ids(conn: &Connection, org: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT id FROM api_keys WHERE org_id = ?1 AND revoked_at IS NULL ORDER BY created_at",
-    )?;
-    let rows = stmt.query_map(params![org], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 /// Revokes every live key of `org` (and so their sessions); how many there were.
-pub fn revoke_org_keys(conn: &Connection, org: &str) -> Result<usize, StoreError> {
+pub async fn revoke_org_keys(store: &Store, org: &str) -> Result<usize, StoreError> {
     let mut revoked = 0;
-    for id in live_key_ids(conn, org)? {
-        revoked += usize::from(revoke_key(conn, &id)?);
+    for id in store.live_key_ids(org).await? {
+        revoked += usize::from(store.revoke_key(&id, now_ms()).await?);
     }
     Ok(revoked)
 }
 
-/// The organization of a live key, given the key itself.
-fn key_org(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
-    let Some(id) = key
-        .strip_prefix(KEY_PREFIX)
+/// The ID inside a key (`ck_ID_SECRET`).
+fn key_id(key: &str) -> Option<&str> {
+    key.strip_prefix(KEY_PREFIX)
         .and_then(|rest| rest.split_once('_'))
         .map(|(id, _)| id)
-    else {
+}
+
+/// The organization of a live key, given the key itself.
+async fn key_org(store: &Store, key: &str) -> Result<Option<String>, StoreError> {
+    let Some(id) = key_id(key) else {
         return Ok(None);
     };
-    let row: Option<(String, String)> = conn
-        .query_row(
-            "SELECT org_id, digest FROM api_keys WHERE id = ?1 AND revoked_at IS NULL",
-            params![id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    Ok(row
+    Ok(store
+        .live_key(id)
+        .await?
         .filter(|(_, d)| constant_time_eq(d.as_bytes(), digest(key).as_bytes()))
         .map(|(org, _)| org))
 }
 
 /// Who `secret` (the admin token or an API key) reads as, if anyone.
-pub fn reader_of(
-    conn: &Connection,
+pub async fn reader_of(
+    store: &Store,
     admin_token: Option<&str>,
     secret: &str,
 ) -> Result<Option<Reader>, StoreError> {
     if admin_token.is_some_and(|t| constant_time_eq(t.as_bytes(), secret.as_bytes())) {
         return Ok(Some(Reader::Admin));
     }
-    Ok(key_org(conn, secret)?.map(Reader::Org))
+    Ok(key_org(store, secret).await?.map(Reader::Org))
 }
 
 /// Starts a dashboard session for `reader`; returns the cookie's value.
-pub fn start_session(
-    conn: &Connection,
+pub async fn start_session(
+    store: &Store,
     admin_token: Option<&str>,
     secret: &str,
     reader: &Reader,
 ) -> Result<String, StoreError> {
     let token = random_hex(32)?;
-    let now = now_ms();
-    conn.execute("DELETE FROM sessions WHERE expires_at < ?1", params![now])?;
     let (admin, key) = match reader {
         // Tied to the token it was signed in with: a new admin token ends the old sessions.
         Reader::Admin => (admin_token.map(digest), None),
-        Reader::Org(_) => (
-            None,
-            secret
-                .strip_prefix(KEY_PREFIX)
-                .and_then(|r| r.split_once('_'))
-                .map(|(id, _)| id.to_owned()),
-        ),
+        Reader::Org(_) => (None, key_id(secret).map(str::to_owned)),
     };
-    conn.execute(
-        "INSERT INTO sessions (digest, admin_digest, key_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
-        params![digest(&token), admin, key, now + SESSION_SECONDS * 1000],
-    )?;
+    store
+        .insert_session(
+            digest(&token),
+            admin,
+            key,
+            now_ms() + SESSION_SECONDS * 1000,
+        )
+        .await?;
     Ok(token)
 }
 
 /// Ends a session.
-pub fn end_session(conn: &Connection, token: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM sessions WHERE digest = ?1",
-        params![digest(token)],
-    )?;
-    Ok(())
+pub async fn end_session(store: &Store, token: &str) -> Result<(), StoreError> {
+    store.delete_session(digest(token)).await
 }
 
 /// Who a live session reads as.
-fn session_reader(
-    conn: &Connection,
+async fn session_reader(
+    store: &Store,
     admin_token: Option<&str>,
     token: &str,
 ) -> Result<Option<Reader>, StoreError> {
-    let row: Option<(Option<String>, Option<String>)> = conn
-        .query_row(
-            "SELECT admin_digest, key_id FROM sessions WHERE digest = ?1 AND expires_at > ?2",
-            params![digest(token), now_ms()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    Ok(match row {
-        Some((Some(admin), _)) => admin_token
+    Ok(match store.session(digest(token)).await? {
+        Some(SessionRow {
+            admin_digest: Some(admin),
+            ..
+        }) => admin_token
             .filter(|t| constant_time_eq(digest(t).as_bytes(), admin.as_bytes()))
             .map(|_| Reader::Admin),
-        Some((None, Some(key))) => conn
-            .query_row(
-                "SELECT org_id FROM api_keys WHERE id = ?1 AND revoked_at IS NULL",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()?
-            .map(Reader::Org),
+        Some(SessionRow {
+            key_org: Some(org),
+            ..
+        }) => Some(Reader::Org(org)),
         _ => None,
     })
 }
@@ -267,14 +208,12 @@ pub async fn reader(app: &App, headers: &HeaderMap) -> Result<Option<Reader>, St
     if bearer.is_none() && cookie.is_none() {
         return Ok(None);
     }
-    let admin = app.admin_token.clone();
-    app.store
-        .read(move |conn| match (bearer, cookie) {
-            (Some(secret), _) => reader_of(conn, admin.as_deref(), &secret),
-            (None, Some(token)) => session_reader(conn, admin.as_deref(), &token),
-            (None, None) => Ok(None),
-        })
-        .await
+    let admin = app.admin_token.as_deref();
+    match (bearer, cookie) {
+        (Some(secret), _) => reader_of(&app.store, admin, &secret).await,
+        (None, Some(token)) => session_reader(&app.store, admin, &token).await,
+        (None, None) => Ok(None),
+    }
 }
 
 /// The 401 of a request without a (valid) credential.

@@ -184,22 +184,15 @@ async fn sign_in(
     let admin = app.admin_token.clone();
     // The credential is checked on a read connection, so that guesses never wait on (or hold)
     // the writer; only a good one writes its session.
-    let checked = {
-        let (admin, secret) = (admin.clone(), secret.clone());
-        app.store
-            .read(move |conn| auth::reader_of(conn, admin.as_deref(), &secret))
-            .await
-    };
+    let checked = auth::reader_of(&app.store, admin.as_deref(), &secret).await;
     if matches!(checked, Ok(None)) {
         app.rates.credential_failed(client);
     }
     let started = match checked {
         Ok(Some(reader)) => {
-            app.store
-                .run(move |conn| {
-                    auth::start_session(conn, admin.as_deref(), &secret, &reader).map(Some)
-                })
+            auth::start_session(&app.store, admin.as_deref(), &secret, &reader)
                 .await
+                .map(Some)
         }
         other => other.map(|_| None),
     };
@@ -230,7 +223,7 @@ async fn sign_in(
 
 async fn sign_out(State(app): State<App>, headers: HeaderMap) -> Response {
     if let Some(token) = auth::session_cookie(&headers) {
-        if let Err(e) = app.store.run(move |c| auth::end_session(c, &token)).await {
+        if let Err(e) = auth::end_session(&app.store, &token).await {
             return crate::unavailable(&e);
         }
     }

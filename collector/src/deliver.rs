@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::catalog::Catalog;
 use crate::postback::{retry_after, signature, Answer, Next, Policy};
-use crate::store::{self, now_ms, Attempt, DueCall, Store};
+use crate::store::{now_ms, Attempt, DueCall, Store};
 
 /// The header carrying a postback's signature.
 pub const SIGNATURE_HEADER: &str = "X-Clickscript-Signature";
@@ -108,7 +108,7 @@ async fn run(
         let due = match free {
             0 => Vec::new(),
             _ => store
-                .run(move |c| store::claim_postbacks(c, now_ms(), free, lease, &claim))
+                .claim_postbacks(free, lease, claim)
                 .await
                 .unwrap_or_else(|e| {
                     warn_line!("postbacks: cannot claim calls: {e}");
@@ -144,10 +144,7 @@ async fn run(
     }
     // Stopping: the calls in flight finish (each within its timeout); nothing new is claimed.
     let _ = permits.acquire_many(slots as u32).await;
-    if let Err(e) = store
-        .run(move |c| store::release_postbacks(c, &worker))
-        .await
-    {
+    if let Err(e) = store.release_postbacks(worker).await {
         warn_line!("postbacks: {e}");
     }
 }
@@ -223,10 +220,7 @@ async fn make(
         next_at,
     };
     let id = call.id;
-    if let Err(e) = store
-        .run(move |c| store::record_attempt(c, &call, &attempt))
-        .await
-    {
+    if let Err(e) = store.record_attempt(call, attempt).await {
         // The claim lapses and the call is made again: at least once, never lost.
         warn_line!("postbacks: cannot record attempt of {id}: {e}");
     }

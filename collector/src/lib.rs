@@ -110,6 +110,8 @@ pub const CONFIG_PLACEHOLDER: &str = "/*PT_CONFIG*/null";
 pub struct App {
     /// Campaigns and their events.
     pub catalog: Arc<RwLock<Catalog>>,
+    /// The stored catalog's version this collector serves (see [`refresh_catalog`]).
+    pub catalog_version: Arc<std::sync::atomic::AtomicI64>,
     /// The database.
     pub store: Store,
     /// The minified loader, with `CONFIG_PLACEHOLDER` in it.
@@ -573,17 +575,7 @@ struct Page {
 /// `GET /readyz`: whether the collector can reach its database (a load balancer sends no
 /// traffic to one that cannot).
 async fn readyz(State(app): State<App>) -> Response {
-    let probe = app
-        .store
-        .read(|c| {
-            Ok(
-                c.query_row("SELECT count(*) FROM catalog_document", [], |r| {
-                    r.get::<_, i64>(0)
-                })?,
-            )
-        })
-        .await;
-    match probe {
+    match app.store.probe().await {
         Ok(_) => Json(json!({ "status": "ready" })).into_response(),
         Err(e) => unavailable(&e),
     }
@@ -612,11 +604,7 @@ async fn campaign_events(
     }
     let after = page.after.unwrap_or(0);
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
-    match app
-        .store
-        .read(move |c| Store::campaign_events(c, &campaign, after, limit))
-        .await
-    {
+    match app.store.campaign_events(&campaign, after, limit).await {
         Ok(events) => Json(json!({ "events": events })).into_response(),
         Err(e) => unavailable(&e),
     }
@@ -648,11 +636,7 @@ async fn campaign_postbacks(
         }
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    match app
-        .store
-        .read(move |c| store::campaign_postbacks(c, &campaign, q.status.as_deref(), limit))
-        .await
-    {
+    match app.store.campaign_postbacks(campaign, q.status, limit).await {
         Ok(calls) => Json(json!({ "postbacks": calls })).into_response(),
         Err(e) => unavailable(&e),
     }
@@ -668,11 +652,7 @@ async fn lead(State(app): State<App>, reader: auth::Reader, Path(txn): Path<Stri
         auth::Reader::Org(o) => Some(o.clone()),
     };
     let scoped = org.is_some();
-    match app
-        .store
-        .read(move |c| Store::lead(c, &key, org.as_deref()))
-        .await
-    {
+    match app.store.lead(&key, org.as_deref()).await {
         // A key sees only its organization's events of the lead; none at all is the same
         // refusal as a transaction that does not exist.
         Ok(events) if scoped && events.is_empty() => {
@@ -730,4 +710,55 @@ pub fn unavailable(e: &store::StoreError) -> Response {
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static(retry_after));
     r
+}
+
+/// Takes the stored catalog when its version is not the one served: what another collector's
+/// admin change (or this one's) wrote. Returns whether the catalog changed.
+pub async fn refresh_catalog(app: &App) -> Result<bool, store::StoreError> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let version = app.store.catalog_version().await?;
+    if version == app.catalog_version.load(SeqCst) {
+        return Ok(false);
+    }
+    let Some(stored) = app.store.stored_catalog().await? else {
+        return Ok(false);
+    };
+    match catalog::read(stored.document) {
+        Ok(catalog) => {
+            let mut served = app.catalog.write().unwrap_or_else(|e| e.into_inner());
+            *served = catalog;
+            app.catalog_version.store(stored.version, SeqCst);
+            drop(served);
+            log_line!("catalog: version {} taken from the store", stored.version);
+            Ok(true)
+        }
+        Err(errors) => {
+            // Every writer validates first; a document that does not read is kept out, once.
+            app.catalog_version.store(stored.version, SeqCst);
+            warn_line!(
+                "catalog: version {} in the store is invalid, still serving the previous one: {}",
+                stored.version,
+                errors.join("; ")
+            );
+            Ok(false)
+        }
+    }
+}
+
+/// Takes every catalog change from the store within `every`, until `stop`: collectors on one
+/// database serve the same catalog whichever of them an admin change went through.
+pub async fn watch_catalog(
+    app: App,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => break,
+        }
+        if let Err(e) = refresh_catalog(&app).await {
+            warn_line!("catalog: cannot read the store's version: {e}");
+        }
+    }
 }

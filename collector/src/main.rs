@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicI64, AtomicU32};
 use std::sync::{Arc, RwLock};
 
 use std::time::Duration;
@@ -35,9 +35,18 @@ struct Cli {
     /// (the stored catalog is kept, the file ignored).
     #[arg(long, value_enum, requires = "config")]
     catalog: Option<Take>,
-    /// SQLite database file.
-    #[arg(long, default_value = "clickscript.db")]
-    db: PathBuf,
+    /// The database: a SQLite file (one machine), or a PostgreSQL URL
+    /// (`postgres://user:password@host:port/database`) that any number of collectors share.
+    /// From CLICKSCRIPT_DB too, which keeps a password out of the process list.
+    #[arg(long, env = "CLICKSCRIPT_DB", default_value = "clickscript.db")]
+    db: String,
+    /// PostgreSQL: connections this collector keeps to the database, at most.
+    #[arg(long, default_value_t = 16)]
+    pool_size: usize,
+    /// How often (ms) the collector asks the database whether another collector changed the
+    /// catalog; a change made through any collector is served by all within this time.
+    #[arg(long, default_value_t = 1000)]
+    catalog_refresh_ms: u64,
     /// Commit durability: `full` fsyncs every commit, so an acknowledged event survives a power
     /// cut; `normal` may lose the last ones (see the README for the measured cost).
     #[arg(long, value_enum, default_value = "full")]
@@ -150,23 +159,27 @@ async fn main() -> ExitCode {
     }
     let options = StoreOptions {
         durability: cli.sync,
+        pool_size: cli.pool_size,
         ..StoreOptions::default()
     };
-    let store = match Store::open_with(&cli.db, &options) {
+    let db_name = collector::store::display_name(&cli.db);
+    let store = match Store::connect(&cli.db, &options).await {
         Ok(s) => s,
         Err(e) => {
-            collector::warn_line!("error: {}: {e}", cli.db.display());
+            collector::warn_line!("error: {db_name}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let stored = match store.stored_document() {
-        Ok(document) => document.map(catalog::read),
+    let (stored, stored_version) = match store.stored_catalog().await {
+        Ok(Some(s)) => (Some(s.document), s.version),
+        Ok(None) => (None, 0),
         Err(e) => {
-            collector::warn_line!("error: {}: {e}", cli.db.display());
+            collector::warn_line!("error: {db_name}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let db_name = cli.db.display().to_string();
+    let stored_document = stored.clone();
+    let stored = stored.map(catalog::read);
     let catalog = match (&cli.config, stored) {
         (Some(file), stored) => {
             let file_name = file.display().to_string();
@@ -206,10 +219,20 @@ async fn main() -> ExitCode {
             }
         },
     };
-    if let Err(e) = store.save_catalog(&catalog) {
-        collector::warn_line!("error: {}: {e}", cli.db.display());
-        return ExitCode::FAILURE;
-    }
+    // Stored only when it differs: collectors starting on one database with the same file
+    // leave the catalog's version (and so every other collector's) as it is.
+    let unchanged = stored_document
+        .is_some_and(|d| serde_json::to_value(&catalog.file).is_ok_and(|f| f == d));
+    let catalog_version = match unchanged {
+        true => stored_version,
+        false => match store.save_catalog(&catalog, None).await {
+            Ok(v) => v,
+            Err(e) => {
+                collector::warn_line!("error: {db_name}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let loader_path = cli.pkg.join("loader.js");
     let loader = match std::fs::read_to_string(&loader_path) {
         Ok(l) if l.contains(CONFIG_PLACEHOLDER) => l,
@@ -278,6 +301,7 @@ async fn main() -> ExitCode {
     );
     let app = App {
         catalog,
+        catalog_version: Arc::new(AtomicI64::new(catalog_version)),
         postbacks: worker.wake.clone(),
         store,
         loader: Arc::new(loader),
@@ -305,6 +329,12 @@ async fn main() -> ExitCode {
     collector::log_line!(
         "  dashboard:         http://{bound}/dashboard/sign-in (the admin token or an API key)"
     );
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(collector::watch_catalog(
+        app.clone(),
+        Duration::from_millis(cli.catalog_refresh_ms.max(10)),
+        stopped,
+    ));
     let trusted = cli.trusted_proxies.clone();
     serve(
         listener,
@@ -314,6 +344,7 @@ async fn main() -> ExitCode {
         stop_signal(),
     )
     .await;
+    let _ = stopping.send(true);
     // Calls in flight finish; the rest stay pending for the next start.
     worker.stop().await;
     collector::log_line!("stopped");

@@ -18,15 +18,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use rusqlite::types::Value as Sql;
-use rusqlite::{params_from_iter, Connection};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::{self, Reader};
 use crate::catalog::Catalog;
 use crate::rejections::{Path, Query};
-use crate::store::{now_ms, StoreError, QUARTER_MS, REPORT_SOURCES};
+use crate::store::{now_ms, QUARTER_MS, REPORT_SOURCES};
 use crate::App;
 
 /// The reports' routes.
@@ -652,270 +650,240 @@ fn round(x: f64) -> f64 {
     (x * 1e6).round() / 1e6 + 0.0
 }
 
-/// `?1` from, `?2` to (ms), `?3` the zone's offset (ms), `?4`, `?5` the first and last quarter
-/// hour, `?6` a time row's length (ms); the campaigns and events follow.
-const FIXED_ARGS: usize = 6;
-
-/// Placeholders `?first, …` for `n` values.
-fn list(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// A value a statement grouped by: a time row's number in the zone, a source value, or none.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Grouped {
+    /// No value (the totals, or events without the source parameter).
+    None,
+    /// A number: a time row's, or a source value stored as a number.
+    Number(i64),
+    /// A text: a source value.
+    Text(String),
 }
 
-/// The statement of the totals, and of the rows by event or campaign: one row per campaign,
-/// event and bot flag, each summed as the index `events_report` hands its events over in that
-/// order (one seek per campaign, event and flag; no sort).
-pub fn totals_sql(campaigns: usize, events: usize) -> String {
-    format!(
-        "SELECT NULL, campaign_id, event_id, bot, count(*), total(revenue), total(payout)
-           FROM events INDEXED BY events_report
-          WHERE campaign_id IN ({}) AND event_id IN ({}) AND bot IN (0, 1)
-            AND quarter BETWEEN ?4 AND ?5 AND ts >= ?1 AND ts < ?2
-          GROUP BY campaign_id, event_id, bot",
-        list(FIXED_ARGS + 1, campaigns),
-        list(FIXED_ARGS + 1 + campaigns, events)
-    )
+/// One row a statement answers: what it grouped by, the campaign, the event, the bot flag, and
+/// the events counted with their revenue and payout summed. (A distinct-leads statement
+/// answers its count in the first sum, with no campaign or event.)
+pub type Found = (Grouped, String, String, bool, (u64, f64, f64));
+
+/// The SQL parameters every statement of a report takes first: `from`, `to` (ms), the zone's
+/// offset (ms), the first and last quarter hour, and a time row's length (ms).
+pub const FIXED_ARGS: usize = 6;
+
+/// A statement a report needs, for the store to run in its own SQL.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ask {
+    /// Sums by campaign, event and bot flag over the range.
+    Totals,
+    /// The same sums, by time row too: `(ts + offset) / row length`.
+    Time,
+    /// Sums by the value of a source parameter (of the events that have it).
+    Source(&'static str),
+    /// The distinct leads that reached `event` of `campaign` (bot-flagged ones when `bots`),
+    /// in total (`by: None`) or by the report's rows.
+    Converted {
+        /// The campaign.
+        campaign: String,
+        /// Its conversion event.
+        event: String,
+        /// Whether bot-flagged events count.
+        bots: bool,
+        /// How the leads are grouped.
+        by: Option<Group>,
+    },
 }
 
-/// The statement of a time series: summed by quarter hour as the index hands the events over,
-/// then those sums (at most a few per hour and event) summed into the zone's hours or days.
-pub fn time_sql(campaigns: usize, events: usize) -> String {
-    format!(
-        "SELECT (quarter * {QUARTER_MS} + ?3) / ?6 AS k, campaign_id, event_id, bot, sum(n), sum(r), sum(p)
-           FROM (SELECT quarter, campaign_id, event_id, bot, count(*) AS n, total(revenue) AS r, total(payout) AS p
-                   FROM events INDEXED BY events_report
-                  WHERE campaign_id IN ({}) AND event_id IN ({}) AND bot IN (0, 1)
-                    AND quarter BETWEEN ?4 AND ?5 AND ts >= ?1 AND ts < ?2
-                  GROUP BY campaign_id, event_id, bot, quarter)
-          GROUP BY k, campaign_id, event_id, bot",
-        list(FIXED_ARGS + 1, campaigns),
-        list(FIXED_ARGS + 1 + campaigns, events)
-    )
+/// A report being made: what it covers, what it asks the store, and how the answers add up.
+/// Pure: each store runs [`Plan::asks`] in its own SQL and hands the rows to [`Plan::report`].
+#[derive(Clone, Debug)]
+pub struct Plan {
+    scope: Scope,
+    params: Params,
+    /// The events counted: the catalog's, then those stored but no longer in it.
+    events: Vec<EventInfo>,
 }
 
-/// The statement of the rows by a source parameter, from its index `events_by_PARAM` (only the
-/// events that have the parameter, by campaign and value): summed as the index hands them over.
-/// The events without it are the rest of the totals.
-pub fn source_sql(source: &str, campaigns: usize) -> String {
-    format!(
-        "SELECT attr_{source}, campaign_id, event_id, bot, count(*), total(revenue), total(payout)
-           FROM events INDEXED BY events_by_{source}
-          WHERE campaign_id IN ({}) AND attr_{source} IS NOT NULL AND ts >= ?1 AND ts < ?2
-          GROUP BY campaign_id, attr_{source}, event_id, bot",
-        list(FIXED_ARGS + 1, campaigns)
-    )
-}
-
-/// The leads that reached a conversion event that may fire more than once per lead, each
-/// once: `?7` the campaign, `?8` the event, `?9` 1 when bots count, else 0. Grouped by `group`
-/// (none: the total); reads the rows of the conversion events only.
-fn converted_sql(group: Option<Group>) -> String {
-    let key = match group {
-        Some(Group::Hour | Group::Day) => "(ts + ?3) / ?6".to_owned(),
-        Some(Group::Source(i)) => format!("attr_{}", REPORT_SOURCES[i]),
-        _ => "NULL".into(),
-    };
-    format!(
-        "SELECT {key}, count(DISTINCT txn) FROM events INDEXED BY events_report
-          WHERE campaign_id = ?7 AND event_id = ?8 AND bot IN (0, ?9)
-            AND quarter BETWEEN ?4 AND ?5 AND ts >= ?1 AND ts < ?2
-          GROUP BY 1"
-    )
-}
-
-/// The events stored for `campaign`, found by skipping through the index from one event ID to
-/// the next (a seek each, however many events).
-const STORED_EVENTS_SQL: &str = "
-    WITH RECURSIVE e(id) AS (
-      SELECT (SELECT min(event_id) FROM events INDEXED BY events_report WHERE campaign_id = ?1)
-      UNION ALL
-      SELECT (SELECT min(event_id) FROM events INDEXED BY events_report
-               WHERE campaign_id = ?1 AND event_id > e.id)
-        FROM e WHERE e.id IS NOT NULL)
-    SELECT id FROM e WHERE id IS NOT NULL";
-
-fn key_of(group: Group, k: Sql, campaign: &str, event: &str) -> Key {
-    match (group, k) {
-        (Group::Hour | Group::Day, Sql::Integer(n)) => Key::Bucket(n),
-        (Group::Campaign, _) => Key::Text(Some(campaign.into())),
-        (Group::Event, _) => Key::Text(Some(event.into())),
-        (_, Sql::Text(t)) => Key::Text(Some(t)),
-        (_, Sql::Integer(n)) => Key::Text(Some(n.to_string())),
-        (_, Sql::Real(x)) => Key::Text(Some(x.to_string())),
-        _ => Key::Text(None),
+impl Plan {
+    /// A report of `scope`, where `stored` are the event IDs stored for its campaigns.
+    pub fn new(scope: Scope, params: Params, stored: Vec<String>) -> Plan {
+        let mut events = scope.events.clone();
+        for id in stored {
+            if !events.iter().any(|e| e.id == id) {
+                events.push(EventInfo {
+                    name: id.clone(),
+                    id,
+                    category: None,
+                });
+            }
+        }
+        Plan {
+            scope,
+            params,
+            events,
+        }
     }
-}
 
-/// One row of a statement: the key, campaign, event, bot flag and the sums.
-type Found = (Sql, String, String, bool, (u64, f64, f64));
+    /// The campaigns counted.
+    pub fn campaigns(&self) -> Vec<String> {
+        self.scope.campaigns.iter().map(|c| c.id.clone()).collect()
+    }
 
-fn found(r: &rusqlite::Row<'_>) -> rusqlite::Result<Found> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        (r.get::<_, i64>(4)? as u64, r.get(5)?, r.get(6)?),
-    ))
-}
+    /// The events counted.
+    pub fn event_ids(&self) -> Vec<String> {
+        self.events.iter().map(|e| e.id.clone()).collect()
+    }
 
-fn query(conn: &Connection, sql: &str, args: &[Sql]) -> Result<Vec<Found>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params_from_iter(args), found)?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
+    /// The statements' first parameters ([`FIXED_ARGS`] of them).
+    pub fn fixed_args(&self) -> [i64; FIXED_ARGS] {
+        let p = &self.params;
+        [
+            p.from,
+            p.to,
+            p.offset_ms,
+            p.from.div_euclid(QUARTER_MS),
+            (p.to - 1).div_euclid(QUARTER_MS),
+            p.group.bucket_ms().unwrap_or(DAY_MS),
+        ]
+    }
 
-/// Runs the report of `scope` on a read connection.
-pub fn run(conn: &Connection, scope: &Scope, params: &Params) -> Result<Report, StoreError> {
-    let group = params.group;
-    let mut totals = Tally::default();
-    let mut rows: BTreeMap<Key, Tally> = BTreeMap::new();
-    let mut events = scope.events.clone();
-    let by_id: BTreeMap<&str, &CampaignScope> =
-        scope.campaigns.iter().map(|c| (c.id.as_str(), c)).collect();
-    if !scope.campaigns.is_empty() {
-        // Events stored but no longer in the catalog are counted too, under their IDs.
-        for c in &scope.campaigns {
-            let mut stmt = conn.prepare_cached(STORED_EVENTS_SQL)?;
-            let stored = stmt.query_map([&c.id], |r| r.get::<_, String>(0))?;
-            for id in stored {
-                let id = id?;
-                if !events.iter().any(|e| e.id == id) {
-                    events.push(EventInfo {
-                        name: id.clone(),
-                        id,
-                        category: None,
-                    });
-                }
-            }
+    /// What to ask the store, in order.
+    pub fn asks(&self) -> Vec<Ask> {
+        if self.scope.campaigns.is_empty() {
+            return Vec::new();
         }
-        let bucket = group.bucket_ms().unwrap_or(DAY_MS);
-        let mut args = vec![
-            Sql::Integer(params.from),
-            Sql::Integer(params.to),
-            Sql::Integer(params.offset_ms),
-            Sql::Integer(params.from.div_euclid(QUARTER_MS)),
-            Sql::Integer((params.to - 1).div_euclid(QUARTER_MS)),
-            Sql::Integer(bucket),
-        ];
-        args.extend(scope.campaigns.iter().map(|c| Sql::Text(c.id.clone())));
-        let with_events = |mut a: Vec<Sql>| {
-            a.extend(events.iter().map(|e| Sql::Text(e.id.clone())));
-            a
-        };
-        let (nc, ne) = (scope.campaigns.len(), events.len());
-        let (cells, grouped) = match group {
-            Group::Hour | Group::Day => (
-                query(conn, &time_sql(nc, ne), &with_events(args.clone()))?,
-                true,
-            ),
-            Group::Event | Group::Campaign => (
-                query(conn, &totals_sql(nc, ne), &with_events(args.clone()))?,
-                true,
-            ),
-            Group::Source(_) => (
-                query(conn, &totals_sql(nc, ne), &with_events(args.clone()))?,
-                false,
-            ),
-        };
-        for (k, campaign, event, bot, cell) in cells {
-            let Some(c) = by_id.get(campaign.as_str()) else {
-                continue;
-            };
-            totals.add(c, &event, bot, cell, params.include_bots);
-            if grouped {
-                rows.entry(key_of(group, k, &campaign, &event))
-                    .or_default()
-                    .add(c, &event, bot, cell, params.include_bots);
-            }
-        }
+        let group = self.params.group;
+        let mut asks = vec![match group {
+            Group::Hour | Group::Day => Ask::Time,
+            _ => Ask::Totals,
+        }];
         if let Group::Source(i) = group {
-            for (k, campaign, event, bot, cell) in
-                query(conn, &source_sql(REPORT_SOURCES[i], nc), &args)?
-            {
-                if let Some(c) = by_id.get(campaign.as_str()) {
+            asks.push(Ask::Source(REPORT_SOURCES[i]));
+        }
+        for c in self.scope.campaigns.iter().filter(|c| c.conversion_multi) {
+            for by in [None, Some(group)] {
+                asks.push(Ask::Converted {
+                    campaign: c.id.clone(),
+                    event: c.conversion.clone(),
+                    bots: self.params.include_bots,
+                    by,
+                });
+            }
+        }
+        asks
+    }
+
+    /// The report from the answers to [`Plan::asks`], in the same order.
+    pub fn report(self, answers: Vec<Vec<Found>>) -> Report {
+        let Plan {
+            scope,
+            params,
+            events,
+        } = self;
+        let group = params.group;
+        let mut totals = Tally::default();
+        let mut rows: BTreeMap<Key, Tally> = BTreeMap::new();
+        let by_id: BTreeMap<&str, &CampaignScope> =
+            scope.campaigns.iter().map(|c| (c.id.as_str(), c)).collect();
+        let mut answers = answers.into_iter();
+        if !scope.campaigns.is_empty() {
+            let grouped = !matches!(group, Group::Source(_));
+            for (k, campaign, event, bot, cell) in answers.next().unwrap_or_default() {
+                let Some(c) = by_id.get(campaign.as_str()) else {
+                    continue;
+                };
+                totals.add(c, &event, bot, cell, params.include_bots);
+                if grouped {
                     rows.entry(key_of(group, k, &campaign, &event))
                         .or_default()
                         .add(c, &event, bot, cell, params.include_bots);
                 }
             }
-            // The events without the parameter: all the others.
-            let mut rest = totals.clone();
-            for t in rows.values() {
-                rest.subtract(t);
+            if let Group::Source(_) = group {
+                for (k, campaign, event, bot, cell) in answers.next().unwrap_or_default() {
+                    if let Some(c) = by_id.get(campaign.as_str()) {
+                        rows.entry(key_of(group, k, &campaign, &event))
+                            .or_default()
+                            .add(c, &event, bot, cell, params.include_bots);
+                    }
+                }
+                // The events without the parameter: all the others.
+                let mut rest = totals.clone();
+                for t in rows.values() {
+                    rest.subtract(t);
+                }
+                if !rest.is_empty() {
+                    rows.insert(Key::Text(None), rest);
+                }
             }
-            if !rest.is_empty() {
-                rows.insert(Key::Text(None), rest);
-            }
-        }
-        // A conversion event that may fire more than once per lead: its leads, each once.
-        for c in scope.campaigns.iter().filter(|c| c.conversion_multi) {
-            let mut a = args[..FIXED_ARGS].to_vec();
-            a.extend([
-                Sql::Text(c.id.clone()),
-                Sql::Text(c.conversion.clone()),
-                Sql::Integer(params.include_bots.into()),
-            ]);
-            for grouped in [None, Some(group)] {
-                let mut stmt = conn.prepare_cached(&converted_sql(grouped))?;
-                let mut found = stmt.query(params_from_iter(&a))?;
-                while let Some(r) = found.next()? {
-                    let n = r.get::<_, i64>(1)? as u64;
-                    match grouped {
-                        None => totals.metrics.conversions += n,
-                        Some(g) => {
-                            let key = key_of(g, r.get(0)?, &c.id, &c.conversion);
-                            rows.entry(key).or_default().metrics.conversions += n;
+            // A conversion event that may fire more than once per lead: its leads, each once.
+            for c in scope.campaigns.iter().filter(|c| c.conversion_multi) {
+                for by in [None, Some(group)] {
+                    for (k, _, _, _, (n, _, _)) in answers.next().unwrap_or_default() {
+                        match by {
+                            None => totals.metrics.conversions += n,
+                            Some(g) => {
+                                let key = key_of(g, k, &c.id, &c.conversion);
+                                rows.entry(key).or_default().metrics.conversions += n;
+                            }
                         }
                     }
                 }
             }
         }
+        let mut left_out = 0;
+        let rows = match group {
+            Group::Event => Rows::Events(event_rows(&totals, &events)),
+            Group::Hour | Group::Day => Rows::Metrics(time_rows(rows, &params, &events)),
+            Group::Campaign => {
+                for c in &scope.campaigns {
+                    rows.entry(Key::Text(Some(c.id.clone()))).or_default();
+                }
+                Rows::Metrics(key_rows(rows, &events, false))
+            }
+            Group::Source(_) => {
+                let mut listed = key_rows(rows, &events, true);
+                // Sorted by leads, the values without the parameter last: keep the first values
+                // and that last row; the rest are counted in the totals, and their number said.
+                let valued = listed.iter().filter(|r| r.key.is_some()).count();
+                if valued > MAX_SOURCE_ROWS {
+                    left_out = valued - MAX_SOURCE_ROWS;
+                    let without = listed.pop_if(|r| r.key.is_none());
+                    listed.truncate(MAX_SOURCE_ROWS);
+                    listed.extend(without);
+                }
+                Rows::Metrics(listed)
+            }
+        };
+        Report {
+            org: scope.org.clone(),
+            campaign: scope.campaign.clone(),
+            from: params.from,
+            to: params.to,
+            tz: offset_name(params.offset_ms),
+            group: group.name(),
+            include_bots: params.include_bots,
+            conversion_events: scope
+                .campaigns
+                .iter()
+                .map(|c| (c.id.clone(), c.conversion.clone()))
+                .collect(),
+            totals: totals.finish(&events),
+            events,
+            rows,
+            left_out,
+        }
     }
-    let mut left_out = 0;
-    let rows = match group {
-        Group::Event => Rows::Events(event_rows(&totals, &events)),
-        Group::Hour | Group::Day => Rows::Metrics(time_rows(rows, params, &events)),
-        Group::Campaign => {
-            for c in &scope.campaigns {
-                rows.entry(Key::Text(Some(c.id.clone()))).or_default();
-            }
-            Rows::Metrics(key_rows(rows, &events, false))
-        }
-        Group::Source(_) => {
-            let mut listed = key_rows(rows, &events, true);
-            // Sorted by leads, the values without the parameter last: keep the first values and
-            // that last row; the rest are counted in the totals, and their number said.
-            let valued = listed.iter().filter(|r| r.key.is_some()).count();
-            if valued > MAX_SOURCE_ROWS {
-                left_out = valued - MAX_SOURCE_ROWS;
-                let without = listed.pop_if(|r| r.key.is_none());
-                listed.truncate(MAX_SOURCE_ROWS);
-                listed.extend(without);
-            }
-            Rows::Metrics(listed)
-        }
-    };
-    Ok(Report {
-        org: scope.org.clone(),
-        campaign: scope.campaign.clone(),
-        from: params.from,
-        to: params.to,
-        tz: offset_name(params.offset_ms),
-        group: group.name(),
-        include_bots: params.include_bots,
-        conversion_events: scope
-            .campaigns
-            .iter()
-            .map(|c| (c.id.clone(), c.conversion.clone()))
-            .collect(),
-        totals: totals.finish(&events),
-        events,
-        rows,
-        left_out,
-    })
+}
+
+fn key_of(group: Group, k: Grouped, campaign: &str, event: &str) -> Key {
+    match (group, k) {
+        (Group::Hour | Group::Day, Grouped::Number(n)) => Key::Bucket(n),
+        (Group::Campaign, _) => Key::Text(Some(campaign.into())),
+        (Group::Event, _) => Key::Text(Some(event.into())),
+        (_, Grouped::Text(t)) => Key::Text(Some(t)),
+        (_, Grouped::Number(n)) => Key::Text(Some(n.to_string())),
+        _ => Key::Text(None),
+    }
 }
 
 fn event_rows(totals: &Tally, events: &[EventInfo]) -> Vec<EventRow> {
@@ -1018,11 +986,7 @@ async fn answer(app: &App, scope: Scope, query: &[(String, String)]) -> Response
         Ok(p) => p,
         Err(bad) => return bad.response(),
     };
-    match app
-        .store
-        .read_report(move |conn| run(conn, &scope, &params))
-        .await
-    {
+    match app.store.report(scope, params).await {
         Ok(report) => Json(report).into_response(),
         Err(e) => crate::unavailable(&e),
     }

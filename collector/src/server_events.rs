@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::admin::read_json;
 use crate::auth::{self, Reader};
-use crate::store::{self, Inserted};
+use crate::store::Inserted;
 use crate::{error, unavailable, App};
 
 /// What a server reports.
@@ -62,7 +62,7 @@ pub async fn report(State(app): State<App>, reader: Reader, body: Body) -> Respo
     };
     // The lead as its page created it: its campaign, visitor and attribution carry over.
     let txn = reported.transaction_id.clone();
-    let first = match app.store.read(move |c| store::first_event(c, &txn)).await {
+    let first = match app.store.first_event(&txn).await {
         Ok(f) => f,
         Err(e) => return unavailable(&e),
     };
@@ -142,7 +142,7 @@ pub async fn report(State(app): State<App>, reader: Reader, body: Body) -> Respo
             let (uid_kept, kept_in) = (uid.clone(), campaign_id.clone());
             let kept = match app
                 .store
-                .read(move |c| store::kept_copy(c, &kept_in, &uid_kept, once_key.as_deref()))
+                .kept_copy(&kept_in, &uid_kept, once_key.as_deref())
                 .await
             {
                 Ok(k) => k.map(|k| {

@@ -7,7 +7,6 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use clickscript_core::config::Amount;
-use collector::store::Store;
 use common::{app, app_with, get, send};
 use serde_json::{json, Value};
 
@@ -145,11 +144,7 @@ async fn events_are_created_updated_and_deactivated_and_pages_see_it() {
     );
 
     // Stored: a collector started from this database has the changes.
-    let stored = Store::open(&dir.path().join("t.db"))
-        .unwrap()
-        .load_document()
-        .unwrap()
-        .unwrap();
+    let stored = common::store(&dir).load_document().await.unwrap().unwrap();
     let signup = stored.organizations[0]
         .events
         .iter()
@@ -420,11 +415,7 @@ async fn every_campaign_setting_is_changed_by_a_merge_patch_or_a_whole_document(
     assert!(error_of(&v).starts_with("id: \"c1\" differs"), "{v}");
 
     // Stored: a collector started from this database has the changes.
-    let stored = Store::open(&dir.path().join("t.db"))
-        .unwrap()
-        .load_document()
-        .unwrap()
-        .unwrap();
+    let stored = common::store(&dir).load_document().await.unwrap().unwrap();
     let c2 = &stored.organizations[0].campaigns[1];
     assert_eq!((c2.name.as_str(), c2.cookie_days), ("Two", None));
 }
@@ -629,14 +620,22 @@ async fn organizations_and_campaigns_are_created_and_deleted() {
 
     // IDs that stored data still names are not handed out again: a former campaign's events,
     // a former organization's live keys (left by a configuration file that dropped them).
-    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
-    conn.execute(
-        "INSERT INTO events (uid, campaign_id, event_id, category, txn, ts, received_at, body)
-         VALUES ('u-gone', 'gone', 'base', 'lead', 't', 1, 1, '{}')",
-        [],
-    )
-    .unwrap();
-    let (listed, _) = collector::auth::create_key(&conn, "ghost", "left over").unwrap();
+    let store = common::store(&dir);
+    let gone = collector::store::NewEvent {
+        uid: "u-gone".into(),
+        campaign: "gone".into(),
+        event_id: "base".into(),
+        category: "lead",
+        txn: "t".into(),
+        once: true,
+        ts: 1,
+        body: "{}".into(),
+        postbacks: Vec::new(),
+    };
+    store.insert_batch(vec![gone]).await.unwrap();
+    let (listed, _) = collector::auth::create_key(&store, "ghost", "left over")
+        .await
+        .unwrap();
     let v = expect(
         &app,
         admin("POST", "/admin/orgs/beta/campaigns", json!({"id":"gone"})),

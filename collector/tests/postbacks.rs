@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 mod common;
 
 use common::{
-    batch, catalog_json, event, post, post_tcp, read, send, state_with, uid, Running, ORIGIN, TXN,
+    batch, catalog_json, event, post, post_tcp, query, query_one, read, send, state_with, uid, Running,
+    ORIGIN, TXN,
 };
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -389,14 +390,11 @@ async fn a_pending_postback_survives_a_killed_collector_and_is_delivered_once_af
     }
     // Killed (no graceful stop), while the call is pending between two attempts: not claimed
     // (a claim of a killed collector would wait out its lease), and not due for a while.
-    let db = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
     let end = Instant::now() + Duration::from_secs(10);
     loop {
-        let (locked, next_at): (Option<i64>, i64) = db
-            .query_row("SELECT locked_until, next_at FROM postbacks", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap();
+        let row = &query(dir.path(), "SELECT locked_until, next_at FROM postbacks")[0];
+        let locked = row[0].clone();
+        let next_at: i64 = row[1].as_deref().unwrap().parse().unwrap();
         if locked.is_none() && next_at > collector::store::now_ms() + 100 {
             break;
         }
@@ -497,22 +495,19 @@ async fn a_graceful_stop_finishes_the_call_in_flight_and_leaves_the_rest_for_the
     drop(first);
     // Left pending with its one attempt recorded and its claim released: the next start makes
     // the call when it is due.
-    let db = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
-    let (status, attempts, locked): (String, i64, Option<i64>) = db
-        .query_row(
-            "SELECT status, attempts, locked_until FROM postbacks",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
-    assert_eq!((status.as_str(), attempts, locked), ("pending", 1, None));
-    let logged: i64 = db
-        .query_row(
-            "SELECT count(*) FROM postback_attempts WHERE error = 'timed out'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let row = &query(
+        dir.path(),
+        "SELECT status, attempts, locked_until FROM postbacks",
+    )[0];
+    assert_eq!(
+        (row[0].as_deref(), row[1].as_deref(), row[2].as_deref()),
+        (Some("pending"), Some("1"), None)
+    );
+    let logged = query_one(
+        dir.path(),
+        "SELECT count(*) FROM postback_attempts WHERE error = 'timed out'",
+    );
+    let logged: i64 = logged.unwrap().parse().unwrap();
     assert_eq!(logged, 1);
 }
 
@@ -548,7 +543,7 @@ async fn a_sale_reported_by_a_server_fires_the_same_postbacks() {
 
 #[tokio::test]
 async fn an_attempt_counts_only_under_the_claim_it_was_made_under() {
-    use collector::store::{claim_postbacks, record_attempt, release_postbacks, Attempt};
+    use collector::store::Attempt;
     let dir = tempfile::tempdir().unwrap();
     let config = with_postbacks(json!([{"event":"form_sold","url":"https://s.example/pb"}]));
     let app = state_with(&dir, Some("secret"), &Limits::default(), config);
@@ -564,43 +559,49 @@ async fn an_attempt_counts_only_under_the_claim_it_was_made_under() {
         done,
         next_at: 0,
     };
-    let rows = store
-        .run(move |c| {
-            let now = collector::store::now_ms();
-            // Worker a claims the call for 1 ms; the lease lapses while its call is slow, and
-            // worker b claims it.
-            let a = claim_postbacks(c, now, 10, 1, "a:1")?;
-            let none = claim_postbacks(c, now, 10, 1, "b:1")?;
-            let taken = claim_postbacks(c, now + 5, 10, 60_000, "b:2")?;
-            // a's stop releases a's claims only: b's holds.
-            release_postbacks(c, "a")?;
-            let held = claim_postbacks(c, now + 10, 10, 60_000, "c:1")?;
-            // b's stop releases b's: the call is due again at once.
-            release_postbacks(c, "b")?;
-            let freed = claim_postbacks(c, now + 10, 10, 60_000, "d:1")?;
-            release_postbacks(c, "d")?;
-            let b = claim_postbacks(c, now + 10, 10, 60_000, "b:3")?;
-            // a's late answer is recorded as an attempt but decides nothing.
-            record_attempt(c, &a[0], &outcome(None))?;
-            let status: String = c.query_row("SELECT status FROM postbacks", [], |r| r.get(0))?;
-            record_attempt(c, &b[0], &outcome(Some("delivered")))?;
-            let (after, attempts, logged): (String, i64, i64) = c.query_row(
-                "SELECT status, attempts, (SELECT count(*) FROM postback_attempts) FROM postbacks",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
-            Ok((
-                a.len(),
-                none.len(),
-                (taken.len(), held.len(), freed.len(), b.len()),
-                status,
-                after,
-                attempts,
-                logged,
-            ))
-        })
+    let claim = |lease: i64, name: &str| store.claim_postbacks(10, lease, name.to_owned());
+    // Worker a claims the call for 300 ms; the lease lapses while its call is slow, and worker
+    // b claims it.
+    let a = claim(300, "a:1").await.unwrap();
+    let none = claim(300, "b:1").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let taken = claim(60_000, "b:2").await.unwrap();
+    // a's stop releases a's claims only: b's holds.
+    store.release_postbacks("a".into()).await.unwrap();
+    let held = claim(60_000, "c:1").await.unwrap();
+    // b's stop releases b's: the call is due again at once.
+    store.release_postbacks("b".into()).await.unwrap();
+    let freed = claim(60_000, "d:1").await.unwrap();
+    store.release_postbacks("d".into()).await.unwrap();
+    let b = claim(60_000, "b:3").await.unwrap();
+    // a's late answer is recorded as an attempt but decides nothing.
+    store
+        .record_attempt(a[0].clone(), outcome(None))
         .await
         .unwrap();
+    let status = query_one(dir.path(), "SELECT status FROM postbacks").unwrap();
+    store
+        .record_attempt(b[0].clone(), outcome(Some("delivered")))
+        .await
+        .unwrap();
+    let row = &query(
+        dir.path(),
+        "SELECT status, attempts, (SELECT count(*) FROM postback_attempts) FROM postbacks",
+    )[0];
+    let (after, attempts, logged) = (
+        row[0].clone().unwrap(),
+        row[1].as_deref().unwrap().parse::<i64>().unwrap(),
+        row[2].as_deref().unwrap().parse::<i64>().unwrap(),
+    );
+    let rows = (
+        a.len(),
+        none.len(),
+        (taken.len(), held.len(), freed.len(), b.len()),
+        status,
+        after,
+        attempts,
+        logged,
+    );
     assert_eq!(
         rows,
         (

@@ -726,7 +726,7 @@ async fn an_empty_range_of_a_campaign_without_events_is_all_zeros() {
 /// days).
 #[test]
 fn every_report_reads_an_index_only_and_sorts_no_events() {
-    use collector::reports::{source_sql, time_sql, totals_sql};
+    use collector::store::sqlite::{source_sql, time_sql, totals_sql};
     use rusqlite::types::Value as Sql;
     let dir = tempfile::tempdir().unwrap();
     let store = collector::store::Store::open(&dir.path().join("plan.db")).unwrap();

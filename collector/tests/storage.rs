@@ -13,23 +13,31 @@ mod common;
 
 use common::{batch, event, post, read, send, state, uid, ORIGIN};
 
+/// The SQLite store of a test on SQLite.
+fn sqlite(store: &Store) -> &collector::store::sqlite::Sqlite {
+    store.sqlite().expect("a test of SQLite runs on SQLite")
+}
+
 fn quote(n: u32) -> String {
     batch("c1", vec![event(&uid(n), "quote", "engagement")])
 }
 
 #[tokio::test]
 async fn a_full_disk_answers_503_with_retry_after_and_the_retry_is_stored_once() {
+    if common::skip_on_postgres("SQLite's own behaviour") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let limits = Limits::default();
     let app = state(&dir, Some("secret"), &limits);
     let store = app.store.clone();
     let router = harden(router(app), &limits);
     // The database may grow no further: what a full disk looks like to SQLite.
-    let pages: i64 = store
+    let pages: i64 = sqlite(&store)
         .run(|c| Ok(c.query_row("PRAGMA page_count", [], |r| r.get(0))?))
         .await
         .unwrap();
-    store
+    sqlite(&store)
         .run(move |c| Ok(c.pragma_update(None, "max_page_count", pages)?))
         .await
         .unwrap();
@@ -42,7 +50,7 @@ async fn a_full_disk_answers_503_with_retry_after_and_the_retry_is_stored_once()
     assert_eq!(v["error"], "storage full, retry later");
     assert_eq!(h[header::RETRY_AFTER], "30");
     // Space again: the same batch is stored, once.
-    store
+    sqlite(&store)
         .run(|c| Ok(c.pragma_update(None, "max_page_count", 1_000_000)?))
         .await
         .unwrap();
@@ -55,6 +63,9 @@ async fn a_full_disk_answers_503_with_retry_after_and_the_retry_is_stored_once()
 
 #[tokio::test]
 async fn a_database_locked_by_another_process_answers_503_with_retry_after() {
+    if common::skip_on_postgres("SQLite's own behaviour") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let limits = Limits::default();
     let mut app = state(&dir, Some("secret"), &limits);
@@ -86,7 +97,9 @@ async fn concurrent_batches_committed_together_are_each_stored_once() {
         durability: Durability::Normal,
         ..StoreOptions::default()
     };
-    app.store = Store::open_with(&dir.path().join("t.db"), &options).unwrap();
+    if !common::on_postgres() {
+        app.store = Store::open_with(&dir.path().join("t.db"), &options).unwrap();
+    }
     let router = harden(router(app), &limits);
     // 200 batches at once, each of its own event and one shared with its neighbour: every event
     // is answered accepted exactly once across all answers, and stored once.
@@ -123,6 +136,9 @@ async fn concurrent_batches_committed_together_are_each_stored_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_batch_that_fails_is_stored_not_at_all_and_the_others_committed_with_it_are() {
+    if common::skip_on_postgres("SQLite's own behaviour") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let limits = Limits::default();
     let app = state(&dir, Some("secret"), &limits);
@@ -131,7 +147,7 @@ async fn a_batch_that_fails_is_stored_not_at_all_and_the_others_committed_with_i
     // A statement that fails on one event's insert (what a constraint or an I/O error on one
     // row looks like): its batch must be answered with an error and leave nothing stored.
     let poisoned = uid(7);
-    store
+    sqlite(&store)
         .run(move |c| {
             Ok(c.execute_batch(&format!(
                 "CREATE TEMP TRIGGER poison BEFORE INSERT ON main.events WHEN NEW.uid = '{poisoned}'

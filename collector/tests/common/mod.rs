@@ -86,10 +86,12 @@ pub fn state_of(
     file: catalog::CatalogFile,
 ) -> App {
     let catalog = catalog::Catalog::build(file).unwrap();
-    let store = Store::open(&dir.path().join("t.db")).unwrap();
-    store.save_catalog(&catalog).unwrap();
+    let store = store(dir);
+    let saved = (store.clone(), catalog.clone());
+    let version = aside(async move { saved.0.save_catalog(&saved.1, None).await }).unwrap();
     App {
         catalog: Arc::new(RwLock::new(catalog)),
+        catalog_version: Arc::new(std::sync::atomic::AtomicI64::new(version)),
         store,
         loader: Arc::new("var cfg = /*PT_CONFIG*/null;".into()),
         www: dir.path().into(),
@@ -103,6 +105,137 @@ pub fn state_of(
         admin_token: admin_token.map(str::to_owned),
         paused: Arc::new(AtomicU32::new(0)),
     }
+}
+
+/// The PostgreSQL server the suite runs against instead of SQLite, when
+/// `CLICKSCRIPT_TEST_POSTGRES` names one (a URL of a database the tests may make schemas in):
+/// `make test` runs the suite once on each store.
+pub fn postgres() -> Option<String> {
+    std::env::var("CLICKSCRIPT_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Whether the suite runs on PostgreSQL (a test of SQLite's own behaviour then has nothing to
+/// test, and says so).
+pub fn on_postgres() -> bool {
+    postgres().is_some()
+}
+
+/// Whether a test of SQLite's own behaviour (`what`) is skipped, the suite running on
+/// PostgreSQL: said on stderr, so that a run shows what it did not test.
+pub fn skip_on_postgres(what: &str) -> bool {
+    let skip = on_postgres();
+    if skip {
+        eprintln!("skipped on PostgreSQL: {what}");
+    }
+    skip
+}
+
+/// The database of the test folder `dir`: `dir/t.db`, or on PostgreSQL a schema of its own
+/// (named after the folder, so that a collector restarted on `dir` finds its data).
+pub fn db(dir: &std::path::Path) -> String {
+    let Some(base) = postgres() else {
+        return dir.join("t.db").display().to_string();
+    };
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    let schema = format!("t_{:016x}", h.finish());
+    let made = (base.clone(), schema.clone());
+    aside(async move {
+        let (client, conn) = tokio_postgres::connect(&made.0, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", made.1))
+            .await
+            .unwrap();
+    });
+    let join = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{join}options=-csearch_path%3D{schema}")
+}
+
+/// The store of the test folder `dir` (see [`db`]).
+pub fn store(dir: &tempfile::TempDir) -> Store {
+    let url = db(dir.path());
+    aside(async move {
+        Store::connect(&url, &collector::store::StoreOptions::default())
+            .await
+            .unwrap()
+    })
+}
+
+/// The rows of `sql` in the database of test folder `dir`, every value as text (`None`: NULL),
+/// on either store: what a test checks of the tables themselves.
+pub fn query(dir: &std::path::Path, sql: &str) -> Vec<Vec<Option<String>>> {
+    let url = db(dir);
+    if postgres().is_none() {
+        let conn = rusqlite::Connection::open(url).unwrap();
+        let mut stmt = conn.prepare(sql).unwrap();
+        let n = stmt.column_count();
+        return stmt
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        Ok(match r.get::<_, rusqlite::types::Value>(i)? {
+                            rusqlite::types::Value::Null => None,
+                            rusqlite::types::Value::Integer(v) => Some(v.to_string()),
+                            rusqlite::types::Value::Real(v) => Some(v.to_string()),
+                            rusqlite::types::Value::Text(v) => Some(v),
+                            rusqlite::types::Value::Blob(v) => Some(hex::encode(v)),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    }
+    let sql = sql.to_owned();
+    aside(async move {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .simple_query(&sql)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                }
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+/// The one value of `sql` (see [`query`]).
+pub fn query_one(dir: &std::path::Path, sql: &str) -> Option<String> {
+    query(dir, sql)
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next().flatten())
+}
+
+/// Runs `f` to its end on a runtime of its own, beside whatever runtime the caller is on (the
+/// test helpers are synchronous).
+pub fn aside<T: Send>(f: impl std::future::Future<Output = T> + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(f)
+        })
+        .join()
+        .unwrap()
+    })
 }
 
 /// GETs `path`; returns what [`send`] returns.
@@ -226,7 +359,7 @@ impl Running {
             .arg("--config")
             .arg(&file)
             .arg("--db")
-            .arg(dir.join("t.db"))
+            .arg(db(dir))
             .arg("--pkg")
             .arg(&pkg)
             .arg("--www")
