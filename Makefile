@@ -11,6 +11,9 @@ setup:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@# The shared store and the ingest log the tests start throw-away servers of (issue 11).
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v nats-server >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql nats-server >/dev/null; }
 	@# The toolchain pinned in rust-toolchain.toml, with its wasm target and rust-src (the wasm build rebuilds std).
 	@rustup toolchain install >/dev/null
 	@wasm-bindgen --version 2>/dev/null | grep -qF "$(WASM_BINDGEN_VERSION)" || \
@@ -51,6 +54,9 @@ test: build lint
 	CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome .
 	# A test that hangs fails after 3 minutes rather than holding the run until CI gives up.
 	node --test --test-concurrency=1 --test-timeout=180000 tests/e2e/
+	# The collector's suite and the browser suite again, on PostgreSQL: a throw-away cluster.
+	tools/with-postgres.sh cargo test -p collector
+	tools/with-postgres.sh node --test --test-concurrency=1 --test-timeout=180000 tests/e2e/
 
 lint: setup
 	cargo fmt --all -- --check

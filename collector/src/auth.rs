@@ -178,8 +178,7 @@ async fn session_reader(
             .filter(|t| constant_time_eq(digest(t).as_bytes(), admin.as_bytes()))
             .map(|_| Reader::Admin),
         Some(SessionRow {
-            key_org: Some(org),
-            ..
+            key_org: Some(org), ..
         }) => Some(Reader::Org(org)),
         _ => None,
     })

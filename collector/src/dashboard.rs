@@ -189,11 +189,9 @@ async fn sign_in(
         app.rates.credential_failed(client);
     }
     let started = match checked {
-        Ok(Some(reader)) => {
-            auth::start_session(&app.store, admin.as_deref(), &secret, &reader)
-                .await
-                .map(Some)
-        }
+        Ok(Some(reader)) => auth::start_session(&app.store, admin.as_deref(), &secret, &reader)
+            .await
+            .map(Some),
         other => other.map(|_| None),
     };
     let token = match started {

@@ -30,6 +30,7 @@ pub mod ingest;
 pub mod json;
 pub mod openapi;
 pub mod postback;
+pub mod queue;
 pub mod refused_origins;
 pub mod rejections;
 pub mod reports;
@@ -114,6 +115,9 @@ pub struct App {
     pub catalog_version: Arc<std::sync::atomic::AtomicI64>,
     /// The database.
     pub store: Store,
+    /// The ingest log, when events go through NATS JetStream to the sinks rather than
+    /// straight to the store.
+    pub queue: Option<queue::Queue>,
     /// The minified loader, with `CONFIG_PLACEHOLDER` in it.
     pub loader: Arc<String>,
     /// The demo pages and the loader.
@@ -521,15 +525,28 @@ async fn ingest_batch(
     }
     let uids: Vec<String> = valid.iter().map(|e| e.uid.clone()).collect();
     let calls = valid.iter().any(|e| !e.postbacks.is_empty());
-    let inserted = match app.store.insert_batch(valid).await {
-        Ok(i) => i,
-        Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                unavailable(&e),
-                format!("error={e}"),
-            )
-        }
+    let inserted = match &app.queue {
+        // Answered once the stream holds the batch: the sinks store it.
+        Some(queue) => match queue.publish(&valid).await {
+            Ok(i) => i,
+            Err(e) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    queue_unavailable(&e),
+                    format!("error={e}"),
+                )
+            }
+        },
+        None => match app.store.insert_batch(valid).await {
+            Ok(i) => i,
+            Err(e) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    unavailable(&e),
+                    format!("error={e}"),
+                )
+            }
+        },
     };
     if calls && inserted.contains(&Inserted::New) {
         app.postbacks.notify_one();
@@ -572,12 +589,34 @@ struct Page {
     limit: Option<i64>,
 }
 
-/// `GET /readyz`: whether the collector can reach its database (a load balancer sends no
-/// traffic to one that cannot).
+/// `GET /readyz`: whether the collector can take events (a load balancer sends no traffic to
+/// one that cannot): it reaches its store or, with an ingest log, its stream (then the store
+/// may be down: the stream holds the events meanwhile, and the answer says so).
 async fn readyz(State(app): State<App>) -> Response {
-    match app.store.probe().await {
-        Ok(_) => Json(json!({ "status": "ready" })).into_response(),
-        Err(e) => unavailable(&e),
+    let store = match app.store.probe().await {
+        Ok(()) => Ok("ok"),
+        Err(e) => Err(e),
+    };
+    let store_state = match &store {
+        Ok(s) => Value::from(*s),
+        Err(e) => Value::from(format!("unreachable: {e}")),
+    };
+    match &app.queue {
+        None => match store {
+            Ok(_) => Json(json!({ "status": "ready", "store": store_state })).into_response(),
+            Err(e) => unavailable(&e),
+        },
+        Some(q) if q.connected() => {
+            Json(json!({ "status": "ready", "store": store_state, "queue": "ok" })).into_response()
+        }
+        Some(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({ "status": "unavailable", "store": store_state, "queue": "unreachable",
+                "error": "the ingest log (NATS) is unreachable" }),
+            ),
+        )
+            .into_response(),
     }
 }
 
@@ -636,7 +675,11 @@ async fn campaign_postbacks(
         }
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    match app.store.campaign_postbacks(campaign, q.status, limit).await {
+    match app
+        .store
+        .campaign_postbacks(campaign, q.status, limit)
+        .await
+    {
         Ok(calls) => Json(json!({ "postbacks": calls })).into_response(),
         Err(e) => unavailable(&e),
     }
@@ -673,6 +716,30 @@ pub(crate) fn too_large(e: &axum::Error) -> bool {
         cause = c.source();
     }
     false
+}
+
+/// The 503 of a batch the ingest log did not take (NATS unreachable, or the stream full): the
+/// page keeps it and sends it again.
+pub fn queue_unavailable(e: &queue::QueueError) -> Response {
+    use std::sync::atomic::AtomicU64;
+    static LAST_LOGGED: AtomicU64 = AtomicU64::new(0);
+    let now = now_ms();
+    let last = LAST_LOGGED.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 10_000
+        && LAST_LOGGED
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        warn_line!("ingest log: {e}");
+    }
+    let (message, retry_after) = match e {
+        queue::QueueError::Full(_) => ("ingest log full, retry later", "30"),
+        queue::QueueError::Nats(_) => ("ingest log unavailable, retry later", "5"),
+    };
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(retry_after));
+    r
 }
 
 /// The answer when storage fails: 503 with `Retry-After` (clients retry, nothing is lost), and
@@ -715,26 +782,35 @@ pub fn unavailable(e: &store::StoreError) -> Response {
 /// Takes the stored catalog when its version is not the one served: what another collector's
 /// admin change (or this one's) wrote. Returns whether the catalog changed.
 pub async fn refresh_catalog(app: &App) -> Result<bool, store::StoreError> {
+    take_stored_catalog(&app.store, &app.catalog, &app.catalog_version).await
+}
+
+/// [`refresh_catalog`] for whatever serves a catalog (a collector, a sink).
+pub async fn take_stored_catalog(
+    store: &Store,
+    served: &RwLock<Catalog>,
+    served_version: &std::sync::atomic::AtomicI64,
+) -> Result<bool, store::StoreError> {
     use std::sync::atomic::Ordering::SeqCst;
-    let version = app.store.catalog_version().await?;
-    if version == app.catalog_version.load(SeqCst) {
+    let version = store.catalog_version().await?;
+    if version == served_version.load(SeqCst) {
         return Ok(false);
     }
-    let Some(stored) = app.store.stored_catalog().await? else {
+    let Some(stored) = store.stored_catalog().await? else {
         return Ok(false);
     };
     match catalog::read(stored.document) {
         Ok(catalog) => {
-            let mut served = app.catalog.write().unwrap_or_else(|e| e.into_inner());
+            let mut served = served.write().unwrap_or_else(|e| e.into_inner());
             *served = catalog;
-            app.catalog_version.store(stored.version, SeqCst);
+            served_version.store(stored.version, SeqCst);
             drop(served);
             log_line!("catalog: version {} taken from the store", stored.version);
             Ok(true)
         }
         Err(errors) => {
             // Every writer validates first; a document that does not read is kept out, once.
-            app.catalog_version.store(stored.version, SeqCst);
+            served_version.store(stored.version, SeqCst);
             warn_line!(
                 "catalog: version {} in the store is invalid, still serving the previous one: {}",
                 stored.version,
@@ -748,7 +824,9 @@ pub async fn refresh_catalog(app: &App) -> Result<bool, store::StoreError> {
 /// Takes every catalog change from the store within `every`, until `stop`: collectors on one
 /// database serve the same catalog whichever of them an admin change went through.
 pub async fn watch_catalog(
-    app: App,
+    store: Store,
+    served: Arc<RwLock<Catalog>>,
+    served_version: Arc<std::sync::atomic::AtomicI64>,
     every: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -757,7 +835,7 @@ pub async fn watch_catalog(
             () = tokio::time::sleep(every) => {}
             _ = stop.changed() => break,
         }
-        if let Err(e) = refresh_catalog(&app).await {
+        if let Err(e) = take_stored_catalog(&store, &served, &served_version).await {
             warn_line!("catalog: cannot read the store's version: {e}");
         }
     }

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use collector::catalog_source::{self, Take};
 use collector::deliver::{Settings, Worker};
 use collector::postback::Policy;
+use collector::queue::{Queue, QueueOptions, SinkCounts};
 use collector::server::{harden, serve, stop_signal, Limits, RateLimits};
 use collector::store::{Durability, Store, StoreOptions};
 use collector::{catalog, router, App, CONFIG_PLACEHOLDER};
@@ -38,18 +39,39 @@ struct Cli {
     /// The database: a SQLite file (one machine), or a PostgreSQL URL
     /// (`postgres://user:password@host:port/database`) that any number of collectors share.
     /// From CLICKSCRIPT_DB too, which keeps a password out of the process list.
-    #[arg(long, env = "CLICKSCRIPT_DB", default_value = "clickscript.db")]
+    #[arg(
+        long,
+        env = "CLICKSCRIPT_DB",
+        default_value = "clickscript.db",
+        global = true
+    )]
     db: String,
     /// PostgreSQL: connections this collector keeps to the database, at most.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, global = true)]
     pool_size: usize,
     /// How often (ms) the collector asks the database whether another collector changed the
     /// catalog; a change made through any collector is served by all within this time.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, global = true)]
     catalog_refresh_ms: u64,
+    /// The ingest log: a NATS server with JetStream (`nats://host:4222`). A batch is answered
+    /// once the stream holds it, and `collector sink` processes store it; without it, events go
+    /// straight to the database.
+    #[arg(long, env = "CLICKSCRIPT_QUEUE", global = true)]
+    queue: Option<String>,
+    /// The ingest log's stream: most bytes of events waiting for a sink; beyond, pages are
+    /// answered 503 and retry (a stream made before keeps its own limits).
+    #[arg(long, default_value_t = 1 << 30, global = true)]
+    queue_max_bytes: i64,
+    /// The ingest log's stream: how long (s) a uid is remembered, so that a copy re-sent
+    /// within it is dropped by the stream.
+    #[arg(long, default_value_t = 600, global = true)]
+    queue_duplicate_window: u64,
+    /// The ingest log's stream: its copies in a NATS cluster (3 in production).
+    #[arg(long, default_value_t = 1, global = true)]
+    queue_replicas: usize,
     /// Commit durability: `full` fsyncs every commit, so an acknowledged event survives a power
     /// cut; `normal` may lose the last ones (see the README for the measured cost).
-    #[arg(long, value_enum, default_value = "full")]
+    #[arg(long, value_enum, default_value = "full", global = true)]
     sync: Durability,
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
@@ -99,17 +121,17 @@ struct Cli {
     #[arg(long = "trusted-proxy")]
     trusted_proxies: Vec<IpAddr>,
     /// Postback calls in flight at once.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, global = true)]
     postback_concurrency: usize,
     /// Longest a postback call may take, in seconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, global = true)]
     postback_timeout: u64,
     /// Attempts per postback call, the first included, before it is given up.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, global = true)]
     postback_attempts: u32,
     /// The wait after a postback's first failed attempt, in ms; it doubles after each (jittered,
     /// at most an hour, never less than the receiver's Retry-After).
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 5000, global = true)]
     postback_backoff_ms: u64,
     /// Ingest batches per second for one campaign (bursts of 5x).
     #[arg(long, default_value_t = 5000)]
@@ -121,11 +143,135 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Stores the events of the ingest log (--queue) in the database (--db), and makes their
+    /// postback calls. Run any number: they share the stream's one durable consumer.
+    Sink {
+        /// Events taken from the stream and stored in one transaction, at most.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+    },
     /// Checks a configuration file and prints every error with its path.
     Check {
         /// The file.
         file: PathBuf,
     },
+}
+
+fn postback_settings(cli: &Cli) -> Settings {
+    Settings {
+        concurrency: cli.postback_concurrency.max(1),
+        timeout: Duration::from_secs(cli.postback_timeout.max(1)),
+        policy: Policy {
+            attempts: cli.postback_attempts.max(1),
+            base: Duration::from_millis(cli.postback_backoff_ms.max(1)),
+            ..Policy::default()
+        },
+        ..Settings::default()
+    }
+}
+
+fn queue_options(cli: &Cli) -> QueueOptions {
+    QueueOptions {
+        max_bytes: cli.queue_max_bytes,
+        duplicate_window: Duration::from_secs(cli.queue_duplicate_window.max(1)),
+        replicas: cli.queue_replicas,
+        ..QueueOptions::default()
+    }
+}
+
+/// `collector sink`: the ingest log into the store, until SIGTERM or Ctrl-C; what it took but
+/// had not stored is left unacknowledged, and delivered again to another sink.
+async fn run_sink(cli: &Cli, batch: usize) -> ExitCode {
+    let Some(url) = &cli.queue else {
+        collector::warn_line!("error: a sink needs --queue nats://… (the ingest log it empties)");
+        return ExitCode::from(2);
+    };
+    let db_name = collector::store::display_name(&cli.db);
+    let options = StoreOptions {
+        durability: cli.sync,
+        pool_size: cli.pool_size,
+        ..StoreOptions::default()
+    };
+    // The store may be down when a sink starts (the ingest log holds the events meanwhile):
+    // the sink waits for it.
+    let store = loop {
+        match Store::connect(&cli.db, &options).await {
+            Ok(s) => break s,
+            Err(e) => {
+                collector::warn_line!("sink: {db_name}: {e}; trying again in 2 s");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    };
+    let queue = match Queue::connect(url, queue_options(cli)).await {
+        Ok(q) => q,
+        Err(e) => {
+            collector::warn_line!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The catalog names each campaign's postback secret: taken from the store, kept current.
+    // A collector stores the catalog at its start: until one has, there is nothing to sink.
+    let stored = loop {
+        match store.stored_catalog().await {
+            Ok(Some(s)) => match catalog::read(s.document) {
+                Ok(c) => break (c, s.version),
+                Err(errors) => {
+                    report(&errors);
+                    collector::warn_line!("error: the catalog stored in {db_name} is invalid");
+                    return ExitCode::FAILURE;
+                }
+            },
+            Ok(None) => collector::warn_line!(
+                "sink: no catalog in {db_name} yet (a collector stores it at its start); waiting"
+            ),
+            Err(e) => collector::warn_line!("sink: {db_name}: {e}; trying again in 2 s"),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    let catalog = Arc::new(RwLock::new(stored.0));
+    let version = Arc::new(AtomicI64::new(stored.1));
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(collector::watch_catalog(
+        store.clone(),
+        catalog.clone(),
+        version,
+        Duration::from_millis(cli.catalog_refresh_ms.max(10)),
+        stopped.clone(),
+    ));
+    let worker = Worker::start(store.clone(), catalog, postback_settings(cli));
+    let counts = Arc::new(std::sync::Mutex::new(SinkCounts::default()));
+    collector::log_line!("sink: from {url} into {db_name}");
+    let run = tokio::spawn(collector::queue::sink(
+        queue,
+        store,
+        worker.wake.clone(),
+        batch,
+        stopped,
+        counts.clone(),
+    ));
+    stop_signal().await;
+    let _ = stopping.send(true);
+    let ended = run.await;
+    worker.stop().await;
+    let c = *counts.lock().unwrap_or_else(|e| e.into_inner());
+    collector::log_line!(
+        "sink: stopped; stored {}, duplicates {}, unreadable {}",
+        c.stored,
+        c.duplicates,
+        c.unreadable
+    );
+    match ended {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            collector::warn_line!("error: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            collector::warn_line!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Prints each error (an indented line goes on the error before it).
@@ -157,6 +303,19 @@ async fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Sink { batch }) = &cli.command {
+        return run_sink(&cli, *batch).await;
+    }
+    let queue = match &cli.queue {
+        Some(url) => match Queue::connect(url, queue_options(&cli)).await {
+            Ok(q) => Some(q),
+            Err(e) => {
+                collector::warn_line!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let options = StoreOptions {
         durability: cli.sync,
         pool_size: cli.pool_size,
@@ -221,8 +380,8 @@ async fn main() -> ExitCode {
     };
     // Stored only when it differs: collectors starting on one database with the same file
     // leave the catalog's version (and so every other collector's) as it is.
-    let unchanged = stored_document
-        .is_some_and(|d| serde_json::to_value(&catalog.file).is_ok_and(|f| f == d));
+    let unchanged =
+        stored_document.is_some_and(|d| serde_json::to_value(&catalog.file).is_ok_and(|f| f == d));
     let catalog_version = match unchanged {
         true => stored_version,
         false => match store.save_catalog(&catalog, None).await {
@@ -285,25 +444,13 @@ async fn main() -> ExitCode {
         }
     });
     let catalog = Arc::new(RwLock::new(catalog));
-    let worker = Worker::start(
-        store.clone(),
-        catalog.clone(),
-        Settings {
-            concurrency: cli.postback_concurrency.max(1),
-            timeout: Duration::from_secs(cli.postback_timeout.max(1)),
-            policy: Policy {
-                attempts: cli.postback_attempts.max(1),
-                base: Duration::from_millis(cli.postback_backoff_ms.max(1)),
-                ..Policy::default()
-            },
-            ..Settings::default()
-        },
-    );
+    let worker = Worker::start(store.clone(), catalog.clone(), postback_settings(&cli));
     let app = App {
         catalog,
         catalog_version: Arc::new(AtomicI64::new(catalog_version)),
         postbacks: worker.wake.clone(),
         store,
+        queue,
         loader: Arc::new(loader),
         www: cli.www,
         packages: collector::Packages::read(&cli.pkg),
@@ -331,7 +478,9 @@ async fn main() -> ExitCode {
     );
     let (stopping, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(collector::watch_catalog(
-        app.clone(),
+        app.store.clone(),
+        app.catalog.clone(),
+        app.catalog_version.clone(),
         Duration::from_millis(cli.catalog_refresh_ms.max(10)),
         stopped,
     ));

@@ -361,8 +361,9 @@ pub fn key(p: &Postback) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }
 
-/// One call to make for a stored event: the postback rendered with the event's values.
-#[derive(Clone, Debug, PartialEq)]
+/// One call to make for a stored event: the postback rendered with the event's values (it
+/// travels with the event through the ingest log).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Call {
     /// The postback's key ([`key`]).
     pub postback: String,

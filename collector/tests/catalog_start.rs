@@ -2,6 +2,8 @@
 //! that differs from the catalog stored in the database (changed through the admin API) is
 //! refused, with what differs, unless `--catalog file` or `--catalog stored` says which to take.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -84,7 +86,7 @@ impl Setup {
         }
         command
             .arg("--db")
-            .arg(self.dir.path().join("t.db"))
+            .arg(common::db(self.dir.path()))
             .arg("--pkg")
             .arg(self.dir.path().join("pkg"))
             .arg("--www")
@@ -214,13 +216,10 @@ fn a_file_that_differs_from_the_stored_catalog_is_taken_only_when_told() {
 fn an_invalid_stored_catalog_is_named_never_silently_replaced() {
     let setup = Setup::new(CONFIG);
     drop(setup.start(&[]).unwrap());
-    let conn = rusqlite::Connection::open(setup.dir.path().join("t.db")).unwrap();
-    conn.execute(
+    common::query(
+        setup.dir.path(),
         "UPDATE catalog_document SET document = '{\"organizations\":[{\"id\":\"o\",\"colour\":1}]}'",
-        [],
-    )
-    .unwrap();
-    drop(conn);
+    );
     for config in [None, Some(setup.config.as_path())] {
         let (code, stderr) = setup.start_with(config, &[]).err().expect("refused");
         assert_eq!(code, Some(1), "{stderr}");

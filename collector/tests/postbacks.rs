@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 mod common;
 
 use common::{
-    batch, catalog_json, event, post, post_tcp, query, query_one, read, send, state_with, uid, Running,
-    ORIGIN, TXN,
+    batch, catalog_json, event, post, post_tcp, query, query_one, read, send, state_with, uid,
+    Running, ORIGIN, TXN,
 };
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { basename, join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -50,6 +50,15 @@ export async function until(f, ms = 8000, step = 100) {
   return v;
 }
 
+/** The collector's database for a run in `dir`: a SQLite file, or with CLICKSCRIPT_TEST_POSTGRES
+    (tools/with-postgres.sh) a schema of its own on that server, which the collector makes. */
+export function database(dir) {
+  const base = process.env.CLICKSCRIPT_TEST_POSTGRES;
+  if (!base) return join(dir, 'events.db');
+  const schema = `e2e_${basename(dir).replace(/[^a-z0-9]/gi, '_').toLowerCase()}`;
+  return `${base}${base.includes('?') ? '&' : '?'}options=-csearch_path%3D${schema}`;
+}
+
 /** Starts the collector (with `configText`, the test configuration by default) and the
     publisher's server; returns what the tests need. */
 export async function start(configText = readFileSync(join(root, 'tests/e2e/config.json'), 'utf8'), { campaign = 'e2e', args = [] } = {}) {
@@ -63,7 +72,7 @@ export async function start(configText = readFileSync(join(root, 'tests/e2e/conf
     .replaceAll('127.0.0.1:8080"', `127.0.0.1:${port}"`);
   writeFileSync(join(dir, 'config.json'), config);
   const proc = spawn(join(root, 'target/release/collector'), [
-    '--config', join(dir, 'config.json'), '--db', join(dir, 'events.db'), '--port', String(port),
+    '--config', join(dir, 'config.json'), '--db', database(dir), '--port', String(port),
     '--www', join(root, 'www'), '--pkg', join(root, 'pkg'), '--admin-token', ADMIN_TOKEN,
     // Every page of the suite comes from 127.0.0.1: one client address, many visitors.
     ...(args.includes('--rate-per-client') ? [] : ['--rate-per-client', '1000']), ...args,

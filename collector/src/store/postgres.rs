@@ -210,6 +210,25 @@ impl Postgres {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await?;
+        // A URL whose search_path names a schema that is not there yet (`?options=-csearch_path%3DNAME`,
+        // one schema per environment or test run): the collector makes it.
+        let current: Option<String> = tx.query_one("SELECT current_schema()", &[]).await?.get(0);
+        if current.is_none() {
+            let path: String = tx.query_one("SHOW search_path", &[]).await?.get(0);
+            let first = path
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"');
+            if !first.is_empty() && first != "$user" {
+                tx.batch_execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+                    first.replace('"', "\"\"")
+                ))
+                .await?;
+            }
+        }
         tx.batch_execute(&schema()).await?;
         tx.commit().await?;
         Ok(())
@@ -293,8 +312,10 @@ impl Postgres {
             &[&document, &now_ms(), &version],
         )
         .await?;
-        tx.batch_execute("DELETE FROM organizations; DELETE FROM campaigns; DELETE FROM event_defs;")
-            .await?;
+        tx.batch_execute(
+            "DELETE FROM organizations; DELETE FROM campaigns; DELETE FROM event_defs;",
+        )
+        .await?;
         for org in &catalog.file.organizations {
             tx.execute(
                 "INSERT INTO organizations (id, name) VALUES ($1, $2)",
@@ -401,10 +422,7 @@ impl Postgres {
         let client = self.client().await?;
         for c in campaigns {
             let found = client
-                .query_opt(
-                    "SELECT 1 FROM events WHERE campaign_id = $1 LIMIT 1",
-                    &[&c],
-                )
+                .query_opt("SELECT 1 FROM events WHERE campaign_id = $1 LIMIT 1", &[&c])
                 .await?;
             if found.is_some() {
                 return Ok(Some(c));
@@ -441,7 +459,8 @@ impl Postgres {
         let campaigns = plan.campaigns();
         let mut answers = Vec::new();
         for ask in plan.asks() {
-            let sums = "count(*), coalesce(sum(revenue), 0)::float8, coalesce(sum(payout), 0)::float8";
+            let sums =
+                "count(*), coalesce(sum(revenue), 0)::float8, coalesce(sum(payout), 0)::float8";
             let in_range = "quarter BETWEEN $3 AND $4 AND ts >= $1 AND ts < $2";
             let found = match &ask {
                 Ask::Totals => {
@@ -490,7 +509,7 @@ impl Postgres {
                     let time = matches!(by, Some(Group::Hour | Group::Day));
                     let sql = format!(
                         "SELECT {key}, count(DISTINCT txn) FROM events
-                          WHERE campaign_id = $5 AND event_id = $6 AND bot IN (0, $7) AND {in_range}
+                          WHERE campaign_id = $5 AND event_id = $6 AND bot IN (0, $7::smallint) AND {in_range}
                           GROUP BY 1"
                     );
                     let bot = i16::from(*bots);
@@ -626,7 +645,11 @@ impl Postgres {
     }
 
     /// A live session.
-    pub async fn session(&self, digest: String, now: i64) -> Result<Option<SessionRow>, StoreError> {
+    pub async fn session(
+        &self,
+        digest: String,
+        now: i64,
+    ) -> Result<Option<SessionRow>, StoreError> {
         let row = self
             .client()
             .await?
@@ -698,7 +721,7 @@ impl Postgres {
         .await?;
         tx.execute(
             "UPDATE postbacks SET attempts = attempts + 1, locked_until = NULL, claim = NULL, last_status = $2, last_error = $3,
-                    status = COALESCE($4, status), next_at = $5, done_at = CASE WHEN $4::text IS NULL THEN NULL ELSE $6 END
+                    status = COALESCE($4, status), next_at = $5, done_at = CASE WHEN $4::text IS NULL THEN NULL ELSE $6::bigint END
               WHERE id = $1 AND claim = $7",
             &[&call.id, &status, &a.error, &a.done, &a.next_at, &a.at, &call.claim],
         )
@@ -867,10 +890,8 @@ async fn insert(
             text(&|(_, c)| c.body.clone()),
             text(&|(_, c)| c.content_type.map(|t| t.as_str().to_owned())),
         ];
-        let mut args: Vec<&(dyn ToSql + Sync)> = columns
-            .iter()
-            .map(|c| c as &(dyn ToSql + Sync))
-            .collect();
+        let mut args: Vec<&(dyn ToSql + Sync)> =
+            columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
         args.push(&received);
         let stmt = tx
             .prepare_cached(

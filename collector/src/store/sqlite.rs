@@ -13,7 +13,7 @@ use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtensio
 use serde_json::Value;
 
 use super::{
-    event_json, now_ms, postback_json, Attempt, Durability, DueCall, Inserted, NewEvent,
+    event_json, now_ms, postback_json, Attempt, DueCall, Durability, Inserted, NewEvent,
     SessionRow, StoreError, StoreOptions, StoredCatalog, QUARTER_MS, REPORT_SOURCES,
 };
 use crate::auth::ApiKey;
@@ -264,9 +264,11 @@ impl Sqlite {
     pub async fn catalog_version(&self) -> Result<i64, StoreError> {
         self.read(|conn| {
             Ok(conn
-                .query_row("SELECT version FROM catalog_document WHERE id = 1", [], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT version FROM catalog_document WHERE id = 1",
+                    [],
+                    |r| r.get(0),
+                )
                 .optional()?
                 .unwrap_or(0))
         })
@@ -535,7 +537,11 @@ impl Sqlite {
     }
 
     /// A live session.
-    pub async fn session(&self, digest: String, now: i64) -> Result<Option<SessionRow>, StoreError> {
+    pub async fn session(
+        &self,
+        digest: String,
+        now: i64,
+    ) -> Result<Option<SessionRow>, StoreError> {
         self.read(move |conn| {
             Ok(conn
                 .query_row(
@@ -890,7 +896,9 @@ pub fn source_sql(source: &str, campaigns: usize) -> String {
 /// (none: the total); reads the rows of the conversion events only.
 fn converted_sql(group: Option<crate::reports::Group>) -> String {
     let key = match group {
-        Some(crate::reports::Group::Hour | crate::reports::Group::Day) => "(ts + ?3) / ?6".to_owned(),
+        Some(crate::reports::Group::Hour | crate::reports::Group::Day) => {
+            "(ts + ?3) / ?6".to_owned()
+        }
         Some(crate::reports::Group::Source(i)) => format!("attr_{}", REPORT_SOURCES[i]),
         _ => "NULL".into(),
     };
@@ -913,7 +921,6 @@ const STORED_EVENTS_SQL: &str = "
         FROM e WHERE e.id IS NOT NULL)
     SELECT id FROM e WHERE id IS NOT NULL";
 
-
 /// Runs the report of `scope` on a read connection: the event IDs stored, then each
 /// statement the plan asks for.
 fn report(conn: &Connection, scope: Scope, params: Params) -> Result<Report, StoreError> {
@@ -933,10 +940,23 @@ fn report(conn: &Connection, scope: Scope, params: Params) -> Result<Report, Sto
     for ask in plan.asks() {
         let with = |parts: &[&[Sql]]| parts.concat();
         let found = match &ask {
-            Ask::Totals => query(conn, &totals_sql(nc, ne), &with(&[&fixed, &campaigns, &events]))?,
-            Ask::Time => query(conn, &time_sql(nc, ne), &with(&[&fixed, &campaigns, &events]))?,
+            Ask::Totals => query(
+                conn,
+                &totals_sql(nc, ne),
+                &with(&[&fixed, &campaigns, &events]),
+            )?,
+            Ask::Time => query(
+                conn,
+                &time_sql(nc, ne),
+                &with(&[&fixed, &campaigns, &events]),
+            )?,
             Ask::Source(p) => query(conn, &source_sql(p, nc), &with(&[&fixed, &campaigns]))?,
-            Ask::Converted { campaign, event, bots, by } => {
+            Ask::Converted {
+                campaign,
+                event,
+                bots,
+                by,
+            } => {
                 let own = [
                     Sql::Text(campaign.clone()),
                     Sql::Text(event.clone()),

@@ -93,6 +93,7 @@ pub fn state_of(
         catalog: Arc::new(RwLock::new(catalog)),
         catalog_version: Arc::new(std::sync::atomic::AtomicI64::new(version)),
         store,
+        queue: None,
         loader: Arc::new("var cfg = /*PT_CONFIG*/null;".into()),
         www: dir.path().into(),
         packages: collector::Packages::read(dir.path()),
