@@ -198,11 +198,16 @@ proptest! {
 
     #[test]
     fn no_value_changes_the_shape_of_what_it_lands_in(value in ".{0,60}", key in "[a-z]{1,8}") {
-        // A valid URL stays a URL with the value whole in its query.
+        // A valid URL stays a URL with the value whole in its query (a value of dots only is
+        // left empty in a URL: it could climb the receiver's path).
         let url = postback::render("https://s.example/pb?x={sub1}&y=1", postback::Escape::Url, |_| value.clone());
         let parsed = reqwest::Url::parse(&url).unwrap();
         let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
-        prop_assert_eq!(pairs, vec![("x".to_owned(), value.clone()), ("y".to_owned(), "1".to_owned())]);
+        let whole = match !value.is_empty() && value.chars().all(|c| c == '.') {
+            true => String::new(),
+            false => value.clone(),
+        };
+        prop_assert_eq!(pairs, vec![("x".to_owned(), whole), ("y".to_owned(), "1".to_owned())]);
         // A JSON body stays the same JSON, with the value whole in its string.
         let template = format!("{{\"{key}\":\"{{sub1}}\",\"n\":1}}");
         let rendered = postback::render(&template, postback::Escape::Json, |_| value.clone());
