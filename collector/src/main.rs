@@ -66,6 +66,10 @@ struct Cli {
     /// within it is dropped by the stream.
     #[arg(long, default_value_t = 600, global = true)]
     queue_duplicate_window: u64,
+    /// The ingest log: how long (s) a sink has to store what it took before it is delivered to
+    /// another (a sink that died mid-batch is noticed after this).
+    #[arg(long, default_value_t = 30, global = true)]
+    queue_ack_wait: u64,
     /// The ingest log's stream: its copies in a NATS cluster (3 in production).
     #[arg(long, default_value_t = 1, global = true)]
     queue_replicas: usize,
@@ -175,6 +179,7 @@ fn queue_options(cli: &Cli) -> QueueOptions {
         max_bytes: cli.queue_max_bytes,
         duplicate_window: Duration::from_secs(cli.queue_duplicate_window.max(1)),
         replicas: cli.queue_replicas,
+        ack_wait: Duration::from_secs(cli.queue_ack_wait.max(1)),
         ..QueueOptions::default()
     }
 }

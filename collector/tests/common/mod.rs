@@ -14,6 +14,8 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+pub mod servers;
+
 pub const ORIGIN: &str = "https://lp.example";
 
 /// A collector with three campaigns (c3 sends only the Base Event under GPC) of organization `o`,
@@ -171,8 +173,13 @@ pub fn store(dir: &tempfile::TempDir) -> Store {
 /// The rows of `sql` in the database of test folder `dir`, every value as text (`None`: NULL),
 /// on either store: what a test checks of the tables themselves.
 pub fn query(dir: &std::path::Path, sql: &str) -> Vec<Vec<Option<String>>> {
-    let url = db(dir);
-    if postgres().is_none() {
+    query_db(&db(dir), sql)
+}
+
+/// [`query`] on the database `url` (a SQLite file's path or a PostgreSQL URL).
+pub fn query_db(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    let url = url.to_owned();
+    if !collector::store::is_postgres(&url) {
         let conn = rusqlite::Connection::open(url).unwrap();
         let mut stmt = conn.prepare(sql).unwrap();
         let n = stmt.column_count();
