@@ -322,6 +322,9 @@ async fn with_the_ingest_log_a_store_outage_refuses_nothing_and_loses_nothing() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_the_ingest_log_a_store_outage_is_503_and_the_retries_arrive_once() {
+    if ran_before() {
+        return;
+    }
     let pg = Postgres::start();
     let db = pg.url();
     let dir = config_dir();
