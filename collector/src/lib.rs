@@ -5,19 +5,17 @@
 /// (a crashed log shipper, `| head`) must not turn requests into 500s, nor stop the collector.
 #[macro_export]
 macro_rules! log_line {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::logging::line(false, format_args!($($arg)*))
+    };
 }
 
 /// The same, for problems (stderr).
 #[macro_export]
 macro_rules! warn_line {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::logging::line(true, format_args!($($arg)*))
+    };
 }
 
 pub mod admin;
@@ -28,6 +26,8 @@ pub mod dashboard;
 pub mod deliver;
 pub mod ingest;
 pub mod json;
+pub mod logging;
+pub mod metrics;
 pub mod openapi;
 pub mod postback;
 pub mod queue;
@@ -115,6 +115,8 @@ pub struct App {
     pub catalog_version: Arc<std::sync::atomic::AtomicI64>,
     /// The database.
     pub store: Store,
+    /// Counted as the collector works, served at `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
     /// The ingest log, when events go through NATS JetStream to the sinks rather than
     /// straight to the store.
     pub queue: Option<queue::Queue>,
@@ -266,6 +268,7 @@ pub fn router(app: App) -> Router {
             get(|| async { Json(json!({ "status": "ok" })) }),
         )
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/v1/campaigns", get(campaigns))
         .route("/v1/campaigns/{campaign}/events", get(campaign_events))
         .route("/v1/leads/{txn}", get(lead))
@@ -305,6 +308,10 @@ pub fn router(app: App) -> Router {
         )
         .method_not_allowed_fallback(rejections::method_not_allowed)
         .fallback_service(tower::ServiceBuilder::new().layer(anyone).service(www))
+        .layer(axum::middleware::from_fn_with_state(
+            app.metrics.clone(),
+            metrics::count_requests,
+        ))
         .with_state(app)
 }
 
@@ -448,6 +455,7 @@ async fn ingest_batch(
     origin: Option<&str>,
     body: Body,
 ) -> (StatusCode, Response, String) {
+    let started = std::time::Instant::now();
     let fail = |status: StatusCode, msg: String| {
         let line = format!("error={msg:?}");
         (status, error(status, msg), line)
@@ -563,6 +571,12 @@ async fn ingest_batch(
         } else {
             StatusCode::OK
         };
+    app.metrics.ingested(
+        reply.accepted.len(),
+        reply.duplicates.len(),
+        reply.rejected.len(),
+        started.elapsed(),
+    );
     let line = format!(
         "cid={} events={} accepted={} duplicates={} rejected={}",
         env.cid,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use collector::catalog_source::{self, Take};
 use collector::deliver::{Settings, Worker};
+use collector::logging::LogFormat;
 use collector::postback::Policy;
 use collector::queue::{Queue, QueueOptions, SinkCounts};
 use collector::server::{harden, serve, stop_signal, Limits, RateLimits};
@@ -73,6 +74,15 @@ struct Cli {
     /// The ingest log's stream: its copies in a NATS cluster (3 in production).
     #[arg(long, default_value_t = 1, global = true)]
     queue_replicas: usize,
+    /// How log lines are written: `text`, or `json` (one object per line, for a log pipeline).
+    #[arg(
+        long,
+        env = "CLICKSCRIPT_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    log_format: LogFormat,
     /// Commit durability: `full` fsyncs every commit, so an acknowledged event survives a power
     /// cut; `normal` may lose the last ones (see the README for the measured cost).
     #[arg(long, value_enum, default_value = "full", global = true)]
@@ -292,6 +302,7 @@ fn report(errors: &[String]) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    collector::logging::set_format(cli.log_format);
     if let Some(Command::Check { file }) = &cli.command {
         return match catalog::load(file) {
             Ok(c) => {
@@ -455,6 +466,7 @@ async fn main() -> ExitCode {
         catalog_version: Arc::new(AtomicI64::new(catalog_version)),
         postbacks: worker.wake.clone(),
         store,
+        metrics: Default::default(),
         queue,
         loader: Arc::new(loader),
         www: cli.www,

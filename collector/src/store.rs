@@ -470,6 +470,11 @@ impl Store {
         each!(self, s => s.release_postbacks(worker).await)
     }
 
+    /// Postback calls pending and failed, all campaigns (what `/metrics` shows).
+    pub async fn postback_counts(&self) -> Result<(i64, i64), StoreError> {
+        each!(self, s => s.postback_counts().await)
+    }
+
     /// A campaign's postback calls, newest first, each with its attempts.
     pub async fn campaign_postbacks(
         &self,

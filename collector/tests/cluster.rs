@@ -299,6 +299,20 @@ async fn with_the_ingest_log_a_store_outage_refuses_nothing_and_loses_nothing() 
         .unwrap();
     assert_eq!(ready["status"], "ready", "{ready}");
     assert!(ready["store"].as_str().unwrap().starts_with("unreachable"));
+    let metrics = reqwest::get(format!("http://{}/metrics", collector.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert_eq!(value("clickscript_store_up"), 0.0);
+    assert!(value("clickscript_queue_lag_events") > 0.0, "{metrics}");
     pg.up();
     let back = Instant::now();
     let want = 200 + i64::from(during) * 50;

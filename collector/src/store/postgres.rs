@@ -744,6 +744,20 @@ impl Postgres {
         Ok(n as usize)
     }
 
+    /// Postback calls pending and failed.
+    pub async fn postback_counts(&self) -> Result<(i64, i64), StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'failed')
+                   FROM postbacks WHERE status IN ('pending', 'failed')",
+                &[],
+            )
+            .await?;
+        Ok((row.get(0), row.get(1)))
+    }
+
     /// A campaign's postback calls, newest first, each with its attempts.
     pub async fn campaign_postbacks(
         &self,

@@ -583,6 +583,19 @@ impl Sqlite {
         self.run(move |c| release_postbacks(c, &worker)).await
     }
 
+    /// Postback calls pending and failed.
+    pub async fn postback_counts(&self) -> Result<(i64, i64), StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'failed')
+                   FROM postbacks INDEXED BY postbacks_due WHERE status IN ('pending', 'failed')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await
+    }
+
     /// A campaign's postback calls.
     pub async fn campaign_postbacks(
         &self,

@@ -96,6 +96,7 @@ pub fn state_of(
         catalog_version: Arc::new(std::sync::atomic::AtomicI64::new(version)),
         store,
         queue: None,
+        metrics: Default::default(),
         loader: Arc::new("var cfg = /*PT_CONFIG*/null;".into()),
         www: dir.path().into(),
         packages: collector::Packages::read(dir.path()),
