@@ -456,3 +456,42 @@ async fn a_dashboard_session_reads_but_cannot_report_a_server_event() {
         "no sale was stored"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_reads_its_leads_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::catalog_json();
+    let args = ["--admin-token", "secret"];
+    let first = common::Running::start(dir.path(), &config, &args);
+    let client = reqwest::Client::new();
+    let created: serde_json::Value = client
+        .post(format!("http://{}/admin/orgs/o/keys", first.addr))
+        .bearer_auth("secret")
+        .json(&json!({"name": "reporting"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let status = common::post_tcp(
+        &first.addr,
+        ORIGIN,
+        &batch("c1", vec![event(&uid(1), "base", "lead")]),
+    );
+    assert!(status.contains(" 200 "), "{status}");
+    drop(first);
+    // Started again on the same database, with the same catalog: the key still reads the
+    // lead of its organization's campaign.
+    let second = common::Running::start(dir.path(), &config, &args);
+    let r = client
+        .get(format!("http://{}/v1/leads/{TXN}", second.addr))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["events"].as_array().unwrap().len(), 1, "{v}");
+}

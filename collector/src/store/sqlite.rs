@@ -56,11 +56,9 @@ const READS_AT_ONCE: usize = 16;
 const REPORTS_AT_ONCE: usize = 8;
 
 const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
 CREATE TABLE IF NOT EXISTS catalog_document (
   id INTEGER PRIMARY KEY CHECK (id = 1), document TEXT NOT NULL, updated_at INTEGER NOT NULL);
--- Mirrors of the catalog document, rebuilt from it at every start and change.
-DROP TABLE IF EXISTS organizations; DROP TABLE IF EXISTS campaigns; DROP TABLE IF EXISTS event_defs;
+-- Mirrors of the catalog document, rewritten from it at every start and change.
 CREATE TABLE IF NOT EXISTS organizations (id TEXT PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS campaigns (
   id TEXT PRIMARY KEY, org_id TEXT NOT NULL, name TEXT NOT NULL, config TEXT NOT NULL,
@@ -114,16 +112,17 @@ impl Sqlite {
     pub fn open_with(path: &Path, options: &StoreOptions) -> Result<Sqlite, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(options.busy_timeout)?;
-        conn.execute_batch(SCHEMA)?;
-        migrate_reports(&conn)?;
-        // The claim a worker holds on a postback call (issue 10's review).
-        add_missing_columns(&conn, "postbacks", &[("claim".into(), "TEXT".into())])?;
-        // The version every catalog change checks (issue 11: several collectors, one catalog).
-        add_missing_columns(
-            &conn,
-            "catalog_document",
-            &[("version".into(), "INTEGER NOT NULL DEFAULT 1".into())],
-        )?;
+        conn.execute_batch("PRAGMA journal_mode = WAL;")?;
+        // Migrations in one immediate transaction: processes opening an older file at once (a
+        // collector and a sink) take turns rather than each adding the same column.
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        match migrate(&conn) {
+            Ok(()) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
         let sync = match options.durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
@@ -299,34 +298,7 @@ impl Sqlite {
                 "INSERT OR REPLACE INTO catalog_document (id, document, updated_at, version) VALUES (1, ?1, ?2, ?3)",
                 params![document, now_ms(), version],
             )?;
-            tx.execute_batch(
-                "DELETE FROM organizations; DELETE FROM campaigns; DELETE FROM event_defs;",
-            )?;
-            for org in &catalog.file.organizations {
-                tx.execute(
-                    "INSERT INTO organizations (id, name) VALUES (?1, ?2)",
-                    params![org.id, org.name],
-                )?;
-            }
-            for (id, c) in &catalog.campaigns {
-                let config = serde_json::to_string(&c.config).unwrap_or_default();
-                let origins = serde_json::to_string(&c.allowed_origins).unwrap_or_default();
-                let bindings = serde_json::to_string(&c.bindings).unwrap_or_default();
-                tx.execute(
-                    "INSERT INTO campaigns (id, org_id, name, config, allowed_origins, bindings) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![id, c.org, c.name, config, origins, bindings],
-                )?;
-                for d in &c.config.events {
-                    let scope = serde_json::to_value(d.scope).ok();
-                    let scope = scope.as_ref().and_then(Value::as_str).unwrap_or("org");
-                    let campaign = (scope == "campaign").then_some(id);
-                    tx.execute(
-                        "INSERT OR IGNORE INTO event_defs (org_id, campaign_id, id, name, category, scope, multi, revenue)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                        params![c.org, campaign, d.id, d.name, d.category.as_str(), scope, d.multi, d.revenue.as_ref().and_then(|a| a.fixed())],
-                    )?;
-                }
-            }
+            write_mirrors(&tx, &catalog)?;
             tx.commit()?;
             Ok(version)
         })
@@ -606,6 +578,76 @@ impl Sqlite {
         self.read(move |c| campaign_postbacks(c, &campaign, status.as_deref(), limit))
             .await
     }
+}
+
+/// Brings a database of any age to this version's schema, and rewrites the catalog's mirrors
+/// from the stored document (a file copied from elsewhere, an older version's tables).
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(SCHEMA)?;
+    migrate_reports(conn)?;
+    // The claim a worker holds on a postback call (issue 10's review).
+    add_missing_columns(conn, "postbacks", &[("claim".into(), "TEXT".into())])?;
+    // The version every catalog change checks (issue 11: several collectors, one catalog).
+    add_missing_columns(
+        conn,
+        "catalog_document",
+        &[("version".into(), "INTEGER NOT NULL DEFAULT 1".into())],
+    )?;
+    add_missing_columns(
+        conn,
+        "campaigns",
+        &[("bindings".into(), "TEXT NOT NULL DEFAULT '[]'".into())],
+    )?;
+    let document: Option<String> = conn
+        .query_row(
+            "SELECT document FROM catalog_document WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let stored = document
+        .and_then(|d| serde_json::from_str(&d).ok())
+        .and_then(|d| crate::catalog::read(d).ok());
+    if let Some(catalog) = stored {
+        write_mirrors(conn, &catalog)?;
+    }
+    Ok(())
+}
+
+/// Rewrites the tables that mirror the catalog document (for the lead timeline's organization
+/// filter and the operator's own queries).
+fn write_mirrors(conn: &Connection, catalog: &Catalog) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "DELETE FROM organizations; DELETE FROM campaigns; DELETE FROM event_defs;",
+    )?;
+    for org in &catalog.file.organizations {
+        conn.execute(
+            "INSERT INTO organizations (id, name) VALUES (?1, ?2)",
+            params![org.id, org.name],
+        )?;
+    }
+    for (id, c) in &catalog.campaigns {
+        let config = serde_json::to_string(&c.config).unwrap_or_default();
+        let origins = serde_json::to_string(&c.allowed_origins).unwrap_or_default();
+        let bindings = serde_json::to_string(&c.bindings).unwrap_or_default();
+        conn.execute(
+                "INSERT INTO campaigns (id, org_id, name, config, allowed_origins, bindings) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, c.org, c.name, config, origins, bindings],
+            )?;
+        for d in &c.config.events {
+            let scope = serde_json::to_value(d.scope).ok();
+            let scope = scope.as_ref().and_then(Value::as_str).unwrap_or("org");
+            // An organization's event is every campaign's: '' (as on PostgreSQL, whose
+            // primary key takes no NULL).
+            let campaign = if scope == "campaign" { id.as_str() } else { "" };
+            conn.execute(
+                    "INSERT OR IGNORE INTO event_defs (org_id, campaign_id, id, name, category, scope, multi, revenue)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![c.org, campaign, d.id, d.name, d.category.as_str(), scope, d.multi, d.revenue.as_ref().and_then(|a| a.fixed())],
+                )?;
+        }
+    }
+    Ok(())
 }
 
 fn row_json(row: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {

@@ -1,10 +1,20 @@
 //! Real servers for the tests of several collectors: a throw-away PostgreSQL cluster (initdb in
 //! a temporary folder) and a NATS server with JetStream, each on a free port of 127.0.0.1, and
-//! the collector's processes (collectors and sinks) on them. No mocks.
+//! the collector's processes (collectors and sinks) on them. No mocks. (The load benchmark,
+//! examples/ingest_load.rs, starts its servers with this too.)
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The collector binary: the one cargo built for these tests, or for a benchmark (an example,
+/// where cargo names none) the release build.
+fn exe() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_collector") {
+        Some(built) => built.into(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/collector"),
+    }
+}
 
 /// A free port of 127.0.0.1 (the kernel's choice; taken by the server right after).
 pub fn free_port() -> u16 {
@@ -191,7 +201,7 @@ impl Process {
         let pkg = dir.join("pkg");
         std::fs::create_dir_all(&pkg).unwrap();
         std::fs::write(pkg.join("loader.js"), "var cfg = /*PT_CONFIG*/null;").unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_collector"));
+        let mut cmd = Command::new(exe());
         cmd.arg("--config")
             .arg(dir.join("config.json"))
             .args(["--db", db, "--port", "0", "--admin-token", "secret"])
@@ -205,7 +215,7 @@ impl Process {
 
     /// Starts a sink on `db` and `queue`.
     pub fn sink(db: &str, queue: &str) -> Process {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_collector"));
+        let mut cmd = Command::new(exe());
         // A killed sink's messages go to another after 5 s rather than 30.
         cmd.args(["sink", "--db", db, "--queue", queue, "--batch", "200"])
             .args(["--queue-ack-wait", "5"]);
