@@ -1,7 +1,7 @@
 //! Ingest under load, measured: a load generator sends realistic batches over loopback from 1, 4
 //! and 16 concurrent senders for a bounded time each, and reports events per second and p50/p99
-//! latency for each store: SQLite (`--sync full` and `normal`), PostgreSQL, and NATS JetStream
-//! + PostgreSQL (the ingest log, with two sinks), each with one and with three collectors (the
+//! latency for each store: SQLite (`--sync full` and `normal`), PostgreSQL, and NATS JetStream in
+//! front of PostgreSQL (the ingest log, with two sinks), each with one and with three collectors (the
 //! senders spread over them, as a load balancer would). Each store's raw insert rate is
 //! measured in the same run, on the same machine, as the limit, and every figure is also given
 //! as a ratio to it. The collectors' peak RSS is reported. PostgreSQL and NATS are throw-away
