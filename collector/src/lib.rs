@@ -816,6 +816,10 @@ pub async fn take_stored_catalog(
     match catalog::read(stored.document) {
         Ok(catalog) => {
             let mut served = served.write().unwrap_or_else(|e| e.into_inner());
+            // An admin change of this collector may have served a newer one meanwhile.
+            if stored.version <= served_version.load(SeqCst) {
+                return Ok(false);
+            }
             *served = catalog;
             served_version.store(stored.version, SeqCst);
             drop(served);

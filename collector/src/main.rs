@@ -256,8 +256,11 @@ async fn run_sink(cli: &Cli, batch: usize) -> ExitCode {
     ));
     let worker = Worker::start(store.clone(), catalog, postback_settings(cli));
     let counts = Arc::new(std::sync::Mutex::new(SinkCounts::default()));
-    collector::log_line!("sink: from {url} into {db_name}");
-    let run = tokio::spawn(collector::queue::sink(
+    collector::log_line!(
+        "sink: from {} into {db_name}",
+        collector::store::display_url(url)
+    );
+    let mut run = tokio::spawn(collector::queue::sink(
         queue,
         store,
         worker.wake.clone(),
@@ -265,9 +268,16 @@ async fn run_sink(cli: &Cli, batch: usize) -> ExitCode {
         stopped,
         counts.clone(),
     ));
-    stop_signal().await;
+    // Until a stop, or the sink's own end (which is then this process's: it says why).
+    let ended = tokio::select! {
+        ended = &mut run => Some(ended),
+        () = stop_signal() => None,
+    };
     let _ = stopping.send(true);
-    let ended = run.await;
+    let ended = match ended {
+        Some(ended) => ended,
+        None => run.await,
+    };
     worker.stop().await;
     let c = *counts.lock().unwrap_or_else(|e| e.into_inner());
     collector::log_line!(
@@ -400,8 +410,16 @@ async fn main() -> ExitCode {
         stored_document.is_some_and(|d| serde_json::to_value(&catalog.file).is_ok_and(|f| f == d));
     let catalog_version = match unchanged {
         true => stored_version,
-        false => match store.save_catalog(&catalog, None).await {
+        // Stored only over the version read above: a catalog another collector stored while
+        // this one started is never silently replaced.
+        false => match store.save_catalog(&catalog, Some(stored_version)).await {
             Ok(v) => v,
+            Err(collector::store::StoreError::Conflict(_)) => {
+                collector::warn_line!(
+                    "error: the catalog in {db_name} changed while this collector started (another collector started too?); start again to choose from the new one"
+                );
+                return ExitCode::FAILURE;
+            }
             Err(e) => {
                 collector::warn_line!("error: {db_name}: {e}");
                 return ExitCode::FAILURE;

@@ -122,7 +122,13 @@ pub async fn count_requests(
     req: Request,
     next: Next,
 ) -> Response {
-    let method = req.method().as_str().to_owned();
+    // The methods HTTP defines; any other a client makes up is `other` (a label per made-up
+    // method would grow without bound).
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_owned();
     let res = next.run(req).await;
     metrics
         .requests

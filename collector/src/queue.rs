@@ -148,23 +148,38 @@ impl Queue {
             .name("clickscript-collector")
             .connect(url)
             .await
-            .map_err(nats)?;
+            // Said without the URL's credentials.
+            .map_err(|e| nats(e.to_string().replace(url, &crate::store::display_url(url))))?;
         let mut js = jetstream::new(client.clone());
         js.set_timeout(Duration::from_secs(5));
-        js.get_or_create_stream(stream::Config {
-            name: options.stream.clone(),
-            subjects: vec![format!("{SUBJECT_PREFIX}.>")],
-            retention: stream::RetentionPolicy::WorkQueue,
-            storage: stream::StorageType::File,
-            discard: stream::DiscardPolicy::New,
-            max_bytes: options.max_bytes,
-            max_age: options.max_age,
-            duplicate_window: options.duplicate_window,
-            num_replicas: options.replicas.max(1),
-            ..Default::default()
-        })
-        .await
-        .map_err(nats)?;
+        let made = js
+            .get_or_create_stream(stream::Config {
+                name: options.stream.clone(),
+                subjects: vec![format!("{SUBJECT_PREFIX}.>")],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                discard: stream::DiscardPolicy::New,
+                max_bytes: options.max_bytes,
+                max_age: options.max_age,
+                duplicate_window: options.duplicate_window,
+                num_replicas: options.replicas.max(1),
+                ..Default::default()
+            })
+            .await
+            .map_err(nats)?;
+        // A stream made before keeps its operator's settings: said when they are not these.
+        let have = &made.cached_info().config;
+        if have.max_bytes != options.max_bytes || have.duplicate_window != options.duplicate_window
+        {
+            crate::warn_line!(
+                "ingest log: stream {} keeps its own limits (max_bytes {}, duplicate window {:?}), not these (max_bytes {}, duplicate window {:?}); change them with the nats CLI",
+                options.stream,
+                have.max_bytes,
+                have.duplicate_window,
+                options.max_bytes,
+                options.duplicate_window
+            );
+        }
         Ok(Queue {
             client,
             js,
@@ -262,7 +277,20 @@ pub async fn sink(
     mut stop: tokio::sync::watch::Receiver<bool>,
     counts: Arc<std::sync::Mutex<SinkCounts>>,
 ) -> Result<(), QueueError> {
-    let consumer = queue.consumer().await?;
+    // The stream or its consumer may be missing or unreachable for a while (NATS restarting):
+    // the sink waits for them rather than sitting idle.
+    let consumer = loop {
+        match queue.consumer().await {
+            Ok(c) => break c,
+            Err(e) => {
+                warn_line!("sink: {e}; trying again in 2 s");
+                pause(&mut stop, Duration::from_secs(2)).await;
+                if *stop.borrow() {
+                    return Ok(());
+                }
+            }
+        }
+    };
     let mut failing_since: Option<std::time::Instant> = None;
     while !*stop.borrow() {
         let fetched = consumer
@@ -292,14 +320,29 @@ pub async fn sink(
         let mut events = Vec::with_capacity(taken.len());
         let mut kept = Vec::with_capacity(taken.len());
         for m in taken {
-            match serde_json::from_slice::<Queued>(&m.payload)
+            let read = serde_json::from_slice::<serde_json::Value>(&m.payload);
+            match read
+                .as_ref()
                 .ok()
+                .and_then(|v| Queued::deserialize(v).ok())
                 .and_then(Queued::into_event)
             {
                 Some(e) => {
                     events.push(e);
                     kept.push(m);
                 }
+                // JSON of a shape this sink does not know (a newer collector's, during a
+                // rolling upgrade): handed back for a sink that knows it, never dropped.
+                None if read.is_ok() => {
+                    warn_line!(
+                        "sink: an event of {} in a shape this version does not read; left for a newer sink",
+                        m.subject
+                    );
+                    let _ = m
+                        .ack_with(jetstream::AckKind::Nak(Some(Duration::from_secs(30))))
+                        .await;
+                }
+                // Not JSON at all: nothing any sink could store.
                 None => {
                     warn_line!("sink: dropped a message of {} that is no event", m.subject);
                     counts.lock().unwrap_or_else(|e| e.into_inner()).unreadable += 1;

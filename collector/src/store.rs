@@ -245,18 +245,45 @@ pub fn is_postgres(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
-/// How `db` is named in logs: a PostgreSQL URL without its password.
+/// How `db` is named in logs: a SQLite path as given; a PostgreSQL database by its user, hosts,
+/// port and name only, rebuilt from the parsed URL, so that no password (`user:pw@`,
+/// `?password=`) is ever written.
 pub fn display_name(db: &str) -> String {
     if !is_postgres(db) {
         return db.to_owned();
     }
-    let (scheme, rest) = db.split_once("://").unwrap_or(("postgres", db));
-    match rest.split_once('@') {
-        Some((user, host)) => {
-            let user = user.split_once(':').map_or(user, |(u, _)| u);
-            format!("{scheme}://{user}@{host}")
-        }
-        None => db.to_owned(),
+    let Ok(config) = db.parse::<tokio_postgres::Config>() else {
+        return "postgres://(an unreadable URL)".into();
+    };
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(h, port)| match h {
+            // A password with an unencoded `@` is read as part of the host: never shown.
+            tokio_postgres::config::Host::Tcp(h) if h.contains('@') => {
+                "(a host with @: encode a password's @ as %40)".into()
+            }
+            tokio_postgres::config::Host::Tcp(h) => format!("{h}:{port}"),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .collect();
+    format!(
+        "postgres://{}@{}/{}",
+        config.get_user().unwrap_or(""),
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+/// How a NATS URL is named in logs: without its user, password or token.
+pub fn display_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 
@@ -518,4 +545,35 @@ pub(crate) fn postback_json(
         "attempts": attempts, "next_at": times.0, "created_at": times.1, "done_at": times.2,
         "last_status": last.0, "last_error": last.1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_or_queue_is_named_without_its_secrets() {
+        for url in [
+            "postgres://app:S3cret@db.internal:5432/clickscript",
+            "postgresql://app@db.internal/clickscript?password=S3cret&sslmode=prefer",
+            "postgres://app:S3cret@db.internal:54x2/clickscript",
+            "postgres://app:p@S3cret@db.internal/clickscript",
+        ] {
+            let named = display_name(url);
+            assert!(!named.contains("S3cret"), "{url} -> {named}");
+        }
+        assert_eq!(
+            display_name("postgres://app:S3cret@db.internal:5433/clickscript"),
+            "postgres://app@db.internal:5433/clickscript"
+        );
+        assert_eq!(display_name("events.db"), "events.db");
+        assert_eq!(
+            display_url("nats://user:S3cret@nats.internal:4222"),
+            "nats://nats.internal:4222"
+        );
+        assert_eq!(
+            display_url("nats://127.0.0.1:4222"),
+            "nats://127.0.0.1:4222"
+        );
+    }
 }

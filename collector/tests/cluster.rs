@@ -463,3 +463,28 @@ async fn an_admin_change_through_one_collector_is_served_by_all_and_none_is_lost
         assert_eq!(have, created, "{}", c.addr);
     }
 }
+
+#[tokio::test]
+async fn a_database_that_must_be_reached_over_tls_is_never_reached_without_it() {
+    if ran_before() {
+        return;
+    }
+    // This cluster offers no TLS: `sslmode=require` refuses it rather than send lead data in
+    // the clear; the default (`prefer`) takes TLS when offered, else connects as it is.
+    let pg = Postgres::start();
+    let options = collector::store::StoreOptions::default();
+    let refused =
+        collector::store::Store::connect(&format!("{}?sslmode=require", pg.url()), &options)
+            .await
+            .err()
+            .expect("refused");
+    assert!(
+        refused.to_string().contains("TLS")
+            || refused.to_string().contains("tls")
+            || refused.to_string().contains("SSL"),
+        "{refused}"
+    );
+    collector::store::Store::connect(&pg.url(), &options)
+        .await
+        .unwrap();
+}

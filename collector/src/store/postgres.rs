@@ -18,7 +18,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde_json::Value;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 use super::{
     event_json, now_ms, postback_json, Attempt, DueCall, Inserted, NewEvent, SessionRow,
@@ -99,6 +99,9 @@ CREATE TABLE IF NOT EXISTS events (
     }
     sql.push_str(
         ");
+-- The transaction that wrote each event: a cursor over `seq` reads only what no transaction
+-- still running can come before (seq is drawn at insert, not at commit).
+ALTER TABLE events ADD COLUMN IF NOT EXISTS tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 CREATE INDEX IF NOT EXISTS events_txn ON events (txn, ts);
 CREATE INDEX IF NOT EXISTS events_campaign ON events (campaign_id, seq);
 CREATE INDEX IF NOT EXISTS events_report
@@ -162,6 +165,24 @@ impl Derived {
     }
 }
 
+/// TLS to the database, as its URL's `sslmode` asks (`prefer` by default: TLS when the server
+/// offers it; `require` refuses a server without it), checked against the system's
+/// certificate authorities (a private CA installed there is trusted too).
+fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| StoreError::Postgres(format!("TLS: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
 fn is_retryable(e: &tokio_postgres::Error) -> bool {
     matches!(
         e.code(),
@@ -175,7 +196,7 @@ impl Postgres {
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Postgres, StoreError> {
         let mut config: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| StoreError::Postgres(format!("{url:?} is not a PostgreSQL URL: {e}")))?;
+            .map_err(|e| StoreError::Postgres(format!("not a PostgreSQL URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.busy_timeout);
         }
@@ -184,7 +205,7 @@ impl Postgres {
         }
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls()?,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -360,7 +381,8 @@ impl Postgres {
             .client()
             .await?
             .query(
-                "SELECT seq, received_at, body FROM events WHERE campaign_id = $1 AND seq > $2 ORDER BY seq DESC LIMIT $3",
+                "SELECT seq, received_at, body FROM events WHERE campaign_id = $1 AND seq > $2
+                    AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY seq DESC LIMIT $3",
                 &[&campaign, &after, &limit],
             )
             .await?;
@@ -669,7 +691,7 @@ impl Postgres {
     /// Claims due calls; rows another collector is claiming are skipped, not waited for.
     pub async fn claim_postbacks(
         &self,
-        now: i64,
+        _now: i64,
         limit: i64,
         lease_ms: i64,
         claim: String,
@@ -678,12 +700,15 @@ impl Postgres {
             .client()
             .await?
             .query(
-                "UPDATE postbacks SET locked_until = $3, claim = $4
+                // The database's clock, not this collector's: collectors whose clocks differ
+                // never take each other's live claims.
+                "UPDATE postbacks SET locked_until = (extract(epoch FROM statement_timestamp()) * 1000)::bigint + $2, claim = $3
                   WHERE id IN (SELECT id FROM postbacks
-                                WHERE status = 'pending' AND next_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)
-                                ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                                WHERE status = 'pending' AND next_at <= (extract(epoch FROM statement_timestamp()) * 1000)::bigint
+                                  AND (locked_until IS NULL OR locked_until <= (extract(epoch FROM statement_timestamp()) * 1000)::bigint)
+                                ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED)
                  RETURNING id, campaign_id, event_uid || ':' || postback, method, url, body, content_type, attempts, next_at",
-                &[&now, &limit, &(now + lease_ms), &claim],
+                &[&limit, &lease_ms, &claim],
             )
             .await?;
         let mut due: Vec<(i64, DueCall)> = rows
