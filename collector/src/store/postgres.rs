@@ -99,9 +99,6 @@ CREATE TABLE IF NOT EXISTS events (
     }
     sql.push_str(
         ");
--- The transaction that wrote each event: a cursor over `seq` reads only what no transaction
--- still running can come before (seq is drawn at insert, not at commit).
-ALTER TABLE events ADD COLUMN IF NOT EXISTS tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 CREATE INDEX IF NOT EXISTS events_txn ON events (txn, ts);
 CREATE INDEX IF NOT EXISTS events_campaign ON events (campaign_id, seq);
 CREATE INDEX IF NOT EXISTS events_report
@@ -381,8 +378,7 @@ impl Postgres {
             .client()
             .await?
             .query(
-                "SELECT seq, received_at, body FROM events WHERE campaign_id = $1 AND seq > $2
-                    AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY seq DESC LIMIT $3",
+                "SELECT seq, received_at, body FROM events WHERE campaign_id = $1 AND seq > $2 ORDER BY seq DESC LIMIT $3",
                 &[&campaign, &after, &limit],
             )
             .await?;
