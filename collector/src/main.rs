@@ -355,76 +355,86 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (stored, stored_version) = match store.stored_catalog().await {
-        Ok(Some(s)) => (Some(s.document), s.version),
-        Ok(None) => (None, 0),
-        Err(e) => {
-            collector::warn_line!("error: {db_name}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let stored_document = stored.clone();
-    let stored = stored.map(catalog::read);
-    let catalog = match (&cli.config, stored) {
-        (Some(file), stored) => {
-            let file_name = file.display().to_string();
-            match catalog_source::choose(
-                catalog::load(file),
-                stored,
-                cli.catalog,
-                &file_name,
-                &db_name,
-            ) {
-                Ok((catalog, _, note)) => {
-                    if let Some(note) = note {
-                        collector::warn_line!("catalog: {note}");
-                    }
-                    catalog
-                }
-                Err(refused) => {
-                    report(&refused.0);
-                    return ExitCode::FAILURE;
-                }
-            }
-        }
-        (None, Some(Ok(catalog))) => catalog,
-        (None, Some(Err(mut errors))) => {
-            errors.push(format!(
-                "refusing to start: the catalog stored in {db_name} is invalid; --config FILE --catalog file replaces it"
-            ));
-            report(&errors);
-            return ExitCode::FAILURE;
-        }
-        (None, None) => match catalog::load(std::path::Path::new(DEMO_CONFIG)) {
-            Ok(catalog) => catalog,
-            Err(errors) => {
-                report(&errors);
-                collector::warn_line!("refusing to start: {DEMO_CONFIG} is invalid");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    // Stored only when it differs: collectors starting on one database with the same file
-    // leave the catalog's version (and so every other collector's) as it is.
-    let unchanged =
-        stored_document.is_some_and(|d| serde_json::to_value(&catalog.file).is_ok_and(|f| f == d));
-    let catalog_version = match unchanged {
-        true => stored_version,
-        // Stored only over the version read above: a catalog another collector stored while
-        // this one started is never silently replaced.
-        false => match store.save_catalog(&catalog, Some(stored_version)).await {
-            Ok(v) => v,
-            Err(collector::store::StoreError::Conflict(_)) => {
-                collector::warn_line!(
-                    "error: the catalog in {db_name} changed while this collector started (another collector started too?); start again to choose from the new one"
-                );
-                return ExitCode::FAILURE;
-            }
+    // The catalog: the stored one, the file's, or the demo's (see catalog_source), stored when
+    // it differs from the stored one.
+    let mut attempt = 0;
+    let (catalog, catalog_version) = loop {
+        attempt += 1;
+        let (stored, stored_version) = match store.stored_catalog().await {
+            Ok(Some(s)) => (Some(s.document), s.version),
+            Ok(None) => (None, 0),
             Err(e) => {
                 collector::warn_line!("error: {db_name}: {e}");
                 return ExitCode::FAILURE;
             }
-        },
+        };
+        let stored_document = stored.clone();
+        let stored = stored.map(catalog::read);
+        let catalog = match (&cli.config, stored) {
+            (Some(file), stored) => {
+                let file_name = file.display().to_string();
+                match catalog_source::choose(
+                    catalog::load(file),
+                    stored,
+                    cli.catalog,
+                    &file_name,
+                    &db_name,
+                ) {
+                    Ok((catalog, _, note)) => {
+                        if let Some(note) = note {
+                            collector::warn_line!("catalog: {note}");
+                        }
+                        catalog
+                    }
+                    Err(refused) => {
+                        report(&refused.0);
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            (None, Some(Ok(catalog))) => catalog,
+            (None, Some(Err(mut errors))) => {
+                errors.push(format!(
+                    "refusing to start: the catalog stored in {db_name} is invalid; --config FILE --catalog file replaces it"
+                ));
+                report(&errors);
+                return ExitCode::FAILURE;
+            }
+            (None, None) => match catalog::load(std::path::Path::new(DEMO_CONFIG)) {
+                Ok(catalog) => catalog,
+                Err(errors) => {
+                    report(&errors);
+                    collector::warn_line!("refusing to start: {DEMO_CONFIG} is invalid");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+        // Stored only when it differs: collectors starting on one database with the same file
+        // leave the catalog's version (and so every other collector's) as it is.
+        let unchanged = stored_document
+            .is_some_and(|d| serde_json::to_value(&catalog.file).is_ok_and(|f| f == d));
+        let catalog_version = match unchanged {
+            true => stored_version,
+            // Stored only over the version read above: a catalog another collector stored while
+            // this one started is never silently replaced.
+            false => match store.save_catalog(&catalog, Some(stored_version)).await {
+                Ok(v) => v,
+                // Collectors starting at once on a new database: the first stores the
+                // catalog; the others choose again from what it stored.
+                Err(collector::store::StoreError::Conflict(_)) if attempt < 5 => continue,
+                Err(collector::store::StoreError::Conflict(_)) => {
+                    collector::warn_line!(
+                        "error: the catalog in {db_name} kept changing while this collector started; start again"
+                    );
+                    return ExitCode::FAILURE;
+                }
+                Err(e) => {
+                    collector::warn_line!("error: {db_name}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+        break (catalog, catalog_version);
     };
     let loader_path = cli.pkg.join("loader.js");
     let loader = match std::fs::read_to_string(&loader_path) {

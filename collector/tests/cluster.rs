@@ -488,3 +488,31 @@ async fn a_database_that_must_be_reached_over_tls_is_never_reached_without_it() 
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn collectors_starting_at_once_on_a_new_database_all_start_and_store_the_catalog_once() {
+    if ran_before() {
+        return;
+    }
+    let pg = Postgres::start();
+    let db = pg.url();
+    let dir = config_dir();
+    // Four at once: the schema migrated under one lock, the catalog stored by the first.
+    let started: Vec<Process> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| Process::collector(dir.path(), &db, &[])))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for c in &started {
+        let ready = reqwest::get(format!("http://{}/readyz", c.addr))
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200);
+    }
+    assert_eq!(
+        count(&db, "SELECT version FROM catalog_document"),
+        1,
+        "stored once"
+    );
+}
