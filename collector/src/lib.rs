@@ -806,8 +806,9 @@ pub async fn take_stored_catalog(
     served_version: &std::sync::atomic::AtomicI64,
 ) -> Result<bool, store::StoreError> {
     use std::sync::atomic::Ordering::SeqCst;
+    let seen = served_version.load(SeqCst);
     let version = store.catalog_version().await?;
-    if version == served_version.load(SeqCst) {
+    if version == seen {
         return Ok(false);
     }
     let Some(stored) = store.stored_catalog().await? else {
@@ -816,8 +817,10 @@ pub async fn take_stored_catalog(
     match catalog::read(stored.document) {
         Ok(catalog) => {
             let mut served = served.write().unwrap_or_else(|e| e.into_inner());
-            // An admin change of this collector may have served a newer one meanwhile.
-            if stored.version <= served_version.load(SeqCst) {
+            // An admin change of this collector served a newer one meanwhile: that one stays.
+            // (A version lower than the served one is taken: a database restored from a
+            // backup is the truth.)
+            if served_version.load(SeqCst) != seen {
                 return Ok(false);
             }
             *served = catalog;

@@ -43,10 +43,16 @@ struct Cli {
     #[arg(
         long,
         env = "CLICKSCRIPT_DB",
+        hide_env_values = true,
         default_value = "clickscript.db",
         global = true
     )]
     db: String,
+    /// PostgreSQL: a CA certificate (PEM) the server's certificate must chain to (and name its
+    /// host); without it, TLS is used when the server offers it (`sslmode=prefer`, or `require`
+    /// in the URL) and its certificate is not checked, as libpq does.
+    #[arg(long, global = true)]
+    db_ca: Option<PathBuf>,
     /// PostgreSQL: connections this collector keeps to the database, at most.
     #[arg(long, default_value_t = 16, global = true)]
     pool_size: usize,
@@ -57,7 +63,7 @@ struct Cli {
     /// The ingest log: a NATS server with JetStream (`nats://host:4222`). A batch is answered
     /// once the stream holds it, and `collector sink` processes store it; without it, events go
     /// straight to the database.
-    #[arg(long, env = "CLICKSCRIPT_QUEUE", global = true)]
+    #[arg(long, env = "CLICKSCRIPT_QUEUE", hide_env_values = true, global = true)]
     queue: Option<String>,
     /// The ingest log's stream: most bytes of events waiting for a sink; beyond, pages are
     /// answered 503 and retry (a stream made before keeps its own limits).
@@ -151,7 +157,7 @@ struct Cli {
     #[arg(long, default_value_t = 5000)]
     rate_per_campaign: u32,
     /// Token for the admin API (off without one).
-    #[arg(long, env = "CLICKSCRIPT_ADMIN_TOKEN")]
+    #[arg(long, env = "CLICKSCRIPT_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
 }
 
@@ -205,6 +211,7 @@ async fn run_sink(cli: &Cli, batch: usize) -> ExitCode {
     let options = StoreOptions {
         durability: cli.sync,
         pool_size: cli.pool_size,
+        db_ca: cli.db_ca.clone(),
         ..StoreOptions::default()
     };
     // The store may be down when a sink starts (the ingest log holds the events meanwhile):
@@ -218,11 +225,14 @@ async fn run_sink(cli: &Cli, batch: usize) -> ExitCode {
             }
         }
     };
-    let queue = match Queue::connect(url, queue_options(cli)).await {
-        Ok(q) => q,
-        Err(e) => {
-            collector::warn_line!("error: {e}");
-            return ExitCode::FAILURE;
+    // NATS may be down when a sink starts: the sink waits for it, as for the store.
+    let queue = loop {
+        match Queue::connect(url, queue_options(cli)).await {
+            Ok(q) => break q,
+            Err(e) => {
+                collector::warn_line!("sink: {e}; trying again in 2 s");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
         }
     };
     // The catalog names each campaign's postback secret: taken from the store, kept current.
@@ -345,6 +355,7 @@ async fn main() -> ExitCode {
     let options = StoreOptions {
         durability: cli.sync,
         pool_size: cli.pool_size,
+        db_ca: cli.db_ca.clone(),
         ..StoreOptions::default()
     };
     let db_name = collector::store::display_name(&cli.db);

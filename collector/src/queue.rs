@@ -29,6 +29,10 @@ const SUBJECT_PREFIX: &str = "clickscript.events";
 /// The durable consumer every sink shares (each message goes to one of them).
 const CONSUMER: &str = "sink";
 
+/// Deliveries of a message no sink reads (JSON of an unknown shape) before it is dropped:
+/// at 30 s apart, an hour for a rolling upgrade to bring a sink that reads it.
+const UNREAD_DELIVERIES: i64 = 120;
+
 /// An ingest log failure.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -171,7 +175,7 @@ impl Queue {
         let have = &made.cached_info().config;
         if have.max_bytes != options.max_bytes || have.duplicate_window != options.duplicate_window
         {
-            crate::warn_line!(
+            crate::log_line!(
                 "ingest log: stream {} keeps its own limits (max_bytes {}, duplicate window {:?}), not these (max_bytes {}, duplicate window {:?}); change them with the nats CLI",
                 options.stream,
                 have.max_bytes,
@@ -279,7 +283,7 @@ pub async fn sink(
 ) -> Result<(), QueueError> {
     // The stream or its consumer may be missing or unreachable for a while (NATS restarting):
     // the sink waits for them rather than sitting idle.
-    let consumer = loop {
+    let mut consumer = loop {
         match queue.consumer().await {
             Ok(c) => break c,
             Err(e) => {
@@ -308,11 +312,23 @@ pub async fn sink(
             }
         };
         let mut taken = Vec::new();
+        let mut failed = None;
         while let Some(m) = messages.next().await {
             match m {
                 Ok(m) => taken.push(m),
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let Some(e) = failed.filter(|_| taken.is_empty()) {
+            // The consumer is gone or JetStream unavailable (NATS restarted without its
+            // state): said, paused, and the consumer made again.
+            warn_line!("sink: {e}; making the consumer again");
+            pause(&mut stop, Duration::from_secs(1)).await;
+            match queue.consumer().await {
+                Ok(c) => consumer = c,
                 Err(e) => warn_line!("sink: {e}"),
             }
+            continue;
         }
         if taken.is_empty() {
             continue;
@@ -332,12 +348,9 @@ pub async fn sink(
                     kept.push(m);
                 }
                 // JSON of a shape this sink does not know (a newer collector's, during a
-                // rolling upgrade): handed back for a sink that knows it, never dropped.
-                None if read.is_ok() => {
-                    warn_line!(
-                        "sink: an event of {} in a shape this version does not read; left for a newer sink",
-                        m.subject
-                    );
+                // rolling upgrade): handed back for a sink that knows it, for a while; after
+                // that it is no event any sink here reads, and it is dropped, said.
+                None if read.is_ok() && m.info().is_ok_and(|i| i.delivered < UNREAD_DELIVERIES) => {
                     let _ = m
                         .ack_with(jetstream::AckKind::Nak(Some(Duration::from_secs(30))))
                         .await;

@@ -84,6 +84,9 @@ pub struct StoreOptions {
     pub busy_timeout: std::time::Duration,
     /// PostgreSQL: connections in the pool, at most.
     pub pool_size: usize,
+    /// PostgreSQL: the CA (a PEM file) the server's certificate must chain to; without it the
+    /// connection is encrypted when the server offers TLS, its certificate not checked.
+    pub db_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for StoreOptions {
@@ -92,6 +95,7 @@ impl Default for StoreOptions {
             durability: Durability::Full,
             busy_timeout: std::time::Duration::from_secs(5),
             pool_size: 16,
+            db_ca: None,
         }
     }
 }
@@ -268,23 +272,35 @@ pub fn display_name(db: &str) -> String {
             tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
         })
         .collect();
+    let dbname = config.get_dbname().unwrap_or("");
     format!(
         "postgres://{}@{}/{}",
         config.get_user().unwrap_or(""),
         hosts.join(","),
-        config.get_dbname().unwrap_or("")
+        // As for a host: a name with @ holds part of a password.
+        if dbname.contains('@') {
+            "(a name with @)"
+        } else {
+            dbname
+        }
     )
 }
 
 /// How a NATS URL is named in logs: without its user, password or token.
 pub fn display_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((_, host)) => format!("{scheme}://{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
+    url.split(',')
+        .map(|one| {
+            let (scheme, rest) = match one.split_once("://") {
+                Some((scheme, rest)) => (format!("{scheme}://"), rest),
+                None => (String::new(), one),
+            };
+            match rest.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}{host}"),
+                None => one.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Store {
@@ -575,5 +591,10 @@ mod tests {
             display_url("nats://127.0.0.1:4222"),
             "nats://127.0.0.1:4222"
         );
+        assert_eq!(
+            display_url("user:S3cret@nats.internal:4222"),
+            "nats.internal:4222"
+        );
+        assert!(!display_name("postgres://app:p@ss/w@db/x").contains("w@db"));
     }
 }

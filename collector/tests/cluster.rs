@@ -516,3 +516,107 @@ async fn collectors_starting_at_once_on_a_new_database_all_start_and_store_the_c
         "stored once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_ingest_log_answers_503_and_takes_events_again_once_a_sink_empties_it() {
+    if ran_before() {
+        return;
+    }
+    let pg = Postgres::start();
+    let nats = Nats::start();
+    let (db, queue) = (pg.url(), nats.url());
+    let dir = config_dir();
+    // Room for a few dozen events, and no sink yet: the stream fills.
+    let mut args = vec!["--queue", queue.as_str(), "--queue-max-bytes", "40000"];
+    args.extend(UNLIMITED);
+    let collector = Process::collector(dir.path(), &db, &args);
+    let client = reqwest::Client::new();
+    let one = |n: u32| body(&[lead_event(n, n, "quote", "engagement")]);
+    let mut full = None;
+    let mut n = 0u32;
+    while n < 1_000 {
+        let r = client
+            .post(format!("http://{}/v1/events", collector.addr))
+            .header("origin", ORIGIN)
+            .header("content-type", "text/plain")
+            .body(one(n))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            let retry = r.headers()["retry-after"].to_str().unwrap().to_owned();
+            let answer = r.text().await.unwrap();
+            // A slow machine may time an append out ("unavailable"): only "full" ends it.
+            if answer.contains("ingest log full") {
+                full = Some((n, retry, answer));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        assert_eq!(r.status(), 200);
+        n += 1;
+    }
+    let (taken, retry, answer) = full.expect("the stream never filled");
+    assert!(taken > 10, "{taken}");
+    assert_eq!(retry, "30");
+    assert!(answer.contains("ingest log full"), "{answer}");
+    // A sink empties the stream: the refused event is taken when sent again, and every event
+    // is stored once.
+    let _sink = Process::sink(&db, &queue);
+    let pages = Pages::new(vec![collector.addr.clone()]);
+    pages.send(&one(taken), 0).await;
+    until_count(
+        &db,
+        "SELECT count(*) FROM events",
+        i64::from(taken) + 1,
+        Duration::from_secs(60),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_postgres_encrypts_as_libpq_does_and_checks_a_given_ca() {
+    if ran_before() {
+        return;
+    }
+    use collector::store::{Store, StoreOptions};
+    let (pg, cert) = Postgres::start_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let own_ca = dir.path().join("server-ca.pem");
+    std::fs::write(&own_ca, &cert).unwrap();
+    let other_ca = dir.path().join("other-ca.pem");
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    std::fs::write(&other_ca, other.cert.pem()).unwrap();
+    let plain = format!("{}?sslmode=disable", pg.url());
+    let encrypted = || count(&plain, "SELECT count(*) FROM pg_stat_ssl WHERE ssl");
+
+    // sslmode=require: encrypted, the self-signed certificate taken as libpq takes it.
+    let store = Store::connect(
+        &format!("{}?sslmode=require", pg.url()),
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    store.probe().await.unwrap();
+    assert!(encrypted() >= 1, "no connection is encrypted");
+    drop(store);
+
+    // --db-ca: a certificate that does not chain to it is refused ...
+    let localhost = format!(
+        "postgres://postgres@localhost:{}/postgres?sslmode=require",
+        pg.port
+    );
+    let checked = |ca: &std::path::Path| StoreOptions {
+        db_ca: Some(ca.to_owned()),
+        ..StoreOptions::default()
+    };
+    let refused = Store::connect(&localhost, &checked(&other_ca)).await;
+    assert!(refused.is_err(), "a server outside the given CA was taken");
+    // ... and one that does, for the host it names, is taken.
+    Store::connect(&localhost, &checked(&own_ca))
+        .await
+        .unwrap()
+        .probe()
+        .await
+        .unwrap();
+}

@@ -162,22 +162,89 @@ impl Derived {
     }
 }
 
-/// TLS to the database, as its URL's `sslmode` asks (`prefer` by default: TLS when the server
-/// offers it; `require` refuses a server without it), checked against the system's
-/// certificate authorities (a private CA installed there is trusted too).
-fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| StoreError::Postgres(format!("TLS: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+/// TLS to the database, as its URL's `sslmode` asks: `prefer` (the default) takes TLS when the
+/// server offers it, `require` refuses a server without it. As libpq does for these modes, the
+/// connection is encrypted without checking the server's certificate (a self-signed one, an IP
+/// address); with `ca` (`--db-ca FILE`) the certificate must chain to that CA and name the host.
+fn tls(
+    ca: Option<&std::path::Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    use rustls::pki_types::pem::PemObject;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Postgres(format!("TLS: {e}")))?;
+    let config = match ca {
+        Some(file) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(file)
+                .map_err(|e| StoreError::Postgres(format!("--db-ca {}: {e}", file.display())))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| {
+                    StoreError::Postgres(format!("--db-ca {}: {e}", file.display()))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    StoreError::Postgres(format!("--db-ca {}: {e}", file.display()))
+                })?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
+            .with_no_client_auth(),
+    };
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// Takes the server's certificate as it is (libpq's `prefer` and `require`), while checking the
+/// handshake's signatures, so the connection is encrypted to the key that certificate holds.
+#[derive(Debug)]
+struct EncryptOnly(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 fn is_retryable(e: &tokio_postgres::Error) -> bool {
@@ -202,7 +269,7 @@ impl Postgres {
         }
         let manager = Manager::from_config(
             config,
-            tls()?,
+            tls(options.db_ca.as_deref())?,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

@@ -115,6 +115,9 @@ impl Sqlite {
         conn.execute_batch("PRAGMA journal_mode = WAL;")?;
         // Migrations in one immediate transaction: processes opening an older file at once (a
         // collector and a sink) take turns rather than each adding the same column.
+        // Building the reports' indexes on an older file takes a while: the other process
+        // waits for it, not the usual few seconds.
+        conn.busy_timeout(std::time::Duration::from_secs(600))?;
         conn.execute_batch("BEGIN IMMEDIATE")?;
         match migrate(&conn) {
             Ok(()) => conn.execute_batch("COMMIT")?,
@@ -123,6 +126,7 @@ impl Sqlite {
                 return Err(e);
             }
         }
+        conn.busy_timeout(options.busy_timeout)?;
         let sync = match options.durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",

@@ -57,6 +57,8 @@ fn as_postgres(program: &Path) -> Command {
 pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
+    /// Whether it offers TLS (with a self-signed certificate for `localhost`).
+    tls: bool,
     /// Its port on 127.0.0.1.
     pub port: u16,
 }
@@ -64,6 +66,19 @@ pub struct Postgres {
 impl Postgres {
     /// Makes a cluster with initdb and starts it.
     pub fn start() -> Postgres {
+        Postgres::make(None)
+    }
+
+    /// The same, offering TLS with a self-signed certificate for `localhost`; returns the
+    /// certificate (PEM) too.
+    pub fn start_tls() -> (Postgres, String) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert = made.cert.pem();
+        let pg = Postgres::make(Some((cert.clone(), made.signing_key.serialize_pem())));
+        (pg, cert)
+    }
+
+    fn make(tls: Option<(String, String)>) -> Postgres {
         let dir = tempfile::tempdir().unwrap();
         if is_root() {
             let ok = Command::new("chown")
@@ -81,9 +96,30 @@ impl Postgres {
             .output()
             .unwrap();
         assert!(out.status.success(), "initdb: {out:?}");
+        if let Some((cert, key)) = &tls {
+            let data = dir.path().join("data");
+            std::fs::write(data.join("server.crt"), cert).unwrap();
+            std::fs::write(data.join("server.key"), key).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                data.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+            if is_root() {
+                let ok = Command::new("chown")
+                    .arg("postgres")
+                    .arg(data.join("server.crt"))
+                    .arg(data.join("server.key"))
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            }
+        }
         let pg = Postgres {
             dir,
             bin,
+            tls: tls.is_some(),
             port: free_port(),
         };
         pg.up();
@@ -104,9 +140,10 @@ impl Postgres {
             .arg(self.dir.path().join("server.log"))
             .args(["-w", "-t", "30", "-o"])
             .arg(format!(
-                "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=300",
+                "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=300{}",
                 self.port,
-                self.dir.path().display()
+                self.dir.path().display(),
+                if self.tls { " -c ssl=on" } else { "" }
             ))
             .arg("start")
             .output()
